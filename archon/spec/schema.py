@@ -1,0 +1,346 @@
+"""Typed objects of a *resolved* spec (one concrete pipeline: no choices left in it).
+
+A space spec has the same shape with choice markers in value positions; ``archon.space``
+resolves those into plain values and then validates the result with these models. Every model
+forbids unknown keys, so a typo is an error, never a silently ignored setting.
+
+YAML shape (see docs/spec-reference.md for the full reference)::
+
+    models:
+      small: {kind: local, model: smollm2}
+      gpt:   {kind: litellm, model: openai/gpt-4o-mini, api_key_env: OPENAI_API_KEY,
+              price: {input_per_mtok: 0.15, output_per_mtok: 0.6}, concurrency: 16}
+    benchmark: capitals            # or a mapping, see BenchmarkSpec
+    budget:
+      per_query: {calls: 20, output_tokens: 4000}
+      search: {dollars: 5, wall_time: 300}
+    search: {sampler: tpe, trials: 40, objectives: [accuracy], seed: 0, parallel: 2}
+    pipeline:                      # a list of layers; a layer is a component or a list of them
+      - {type: generate, model: small, samples: 5, temperature: 0.7}
+      - {type: vote}
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "LOCAL_MODEL_NAME",
+    "BenchmarkSpec",
+    "BudgetSpec",
+    "Component",
+    "ComponentBase",
+    "CritiqueSpec",
+    "FuseSpec",
+    "GenerateSpec",
+    "ModelSpec",
+    "PerQueryBudget",
+    "PipelineSpec",
+    "Price",
+    "RankSpec",
+    "RefineSpec",
+    "SearchBudget",
+    "SearchSettings",
+    "SelectSpec",
+    "Spec",
+    "UnitTestSpec",
+    "VerifySpec",
+    "VllmEngine",
+    "VoteSpec",
+    "COMPONENT_TYPES",
+]
+
+#: A model reference that works with no ``models:`` entry: the embedded SmolLM2.
+LOCAL_MODEL_NAME = "local/smollm2"
+
+PositiveInt = Annotated[int, Field(ge=1)]
+NonNegInt = Annotated[int, Field(ge=0)]
+NonNegFloat = Annotated[float, Field(ge=0)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+# ----------------------------------------------------------------------------- models
+
+
+class Price(Strict):
+    """Dollars per million tokens. Overrides litellm's cost map for this model."""
+
+    input_per_mtok: NonNegFloat = 0.0
+    output_per_mtok: NonNegFloat = 0.0
+
+
+class VllmEngine(Strict):
+    """Settings passed to ``vllm.LLM`` for the offline engine."""
+
+    tensor_parallel_size: PositiveInt = 1
+    gpu_memory_utilization: Annotated[float, Field(gt=0, le=1)] = 0.9
+    max_model_len: PositiveInt | None = None
+    dtype: str = "auto"
+    max_num_batched_tokens: PositiveInt | None = None
+    num_gpus: NonNegFloat = 1.0
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelSpec(Strict):
+    """A named model endpoint.
+
+    kind:
+      litellm  any litellm model id (``openai/gpt-4o-mini``, ``hosted_vllm/name`` + api_base, ...)
+      local    the embedded SmolLM2 (``model: smollm2``) or a GGUF file path, run by llama-cpp
+      vllm     vLLM's offline engine in a Ray actor (``model`` is a HF id or a local folder)
+      fake     archon.testing's scripted backend (``model`` names the script), for tests
+    """
+
+    kind: Literal["litellm", "local", "vllm", "fake"]
+    model: str = Field(min_length=1)
+    api_base: str | None = None
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    price: Price | None = None
+    concurrency: PositiveInt = 8
+    timeout: Annotated[float, Field(gt=0)] = 120.0
+    max_retries: NonNegInt = 6
+    context_window: PositiveInt | None = None
+    engine: VllmEngine | None = None
+
+    @model_validator(mode="after")
+    def _engine_only_for_vllm(self) -> ModelSpec:
+        if self.engine is not None and self.kind != "vllm":
+            raise ValueError("'engine' is only allowed for kind: vllm")
+        if self.api_base is not None and self.kind != "litellm":
+            raise ValueError("'api_base' is only allowed for kind: litellm")
+        return self
+
+
+# ----------------------------------------------------------------------------- components
+
+
+class ComponentBase(Strict):
+    """Fields every component has. ``id`` defaults to ``<type><n>`` (e.g. ``generate1``).
+
+    ``inputs`` names the nodes whose candidates this node consumes; by default a node consumes
+    every node of the previous layer.
+    """
+
+    id: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+    inputs: list[str] | None = None
+
+
+class LLMSettings(ComponentBase):
+    """Sampling settings shared by every component that calls a model."""
+
+    model: str = LOCAL_MODEL_NAME
+    temperature: Annotated[float, Field(ge=0, le=2)] = 0.7
+    top_p: Annotated[float, Field(gt=0, le=1)] = 1.0
+    max_tokens: PositiveInt = 512
+    stop: list[str] | None = None
+    system_prompt: str | None = None
+    prompt_template: str | None = None
+
+
+class GenerateSpec(LLMSettings):
+    """Sample ``samples`` responses from each of ``models`` (or from ``model``)."""
+
+    type: Literal["generate"] = "generate"
+    models: list[str] | None = Field(default=None, min_length=1)
+    samples: PositiveInt = 1
+    few_shot: NonNegInt = 0
+
+    def model_list(self) -> list[str]:
+        return list(self.models) if self.models else [self.model]
+
+
+class CritiqueSpec(LLMSettings):
+    """Write strengths and weaknesses for each candidate (one call per candidate)."""
+
+    type: Literal["critique"] = "critique"
+
+
+class RankSpec(LLMSettings):
+    """Listwise ranking of the candidates in one call; keeps the ``top_k`` best."""
+
+    type: Literal["rank"] = "rank"
+    top_k: PositiveInt = 5
+    use_critiques: bool = True
+
+
+class FuseSpec(LLMSettings):
+    """Synthesise ``samples`` new candidates from the inputs (one call each)."""
+
+    type: Literal["fuse"] = "fuse"
+    samples: PositiveInt = 1
+    use_critiques: bool = True
+    max_candidates: PositiveInt | None = None
+
+
+class VerifySpec(LLMSettings):
+    """Two calls per candidate (reasoning, then a verdict); keep those that pass."""
+
+    type: Literal["verify"] = "verify"
+    fallback: Literal["keep_all", "keep_best", "fail"] = "keep_all"
+
+
+class UnitTestSpec(LLMSettings):
+    """Generate ``num_tests`` tests from the query (one call), then evaluate each candidate.
+
+    mode ``execute`` runs code candidates against the tests in the sandbox (no model calls);
+    ``judge`` asks the model (one call per candidate); ``auto`` executes for code tasks.
+    """
+
+    type: Literal["unit_test"] = "unit_test"
+    num_tests: PositiveInt = 5
+    mode: Literal["auto", "execute", "judge"] = "auto"
+    top_k: PositiveInt | None = None
+
+
+class VoteSpec(ComponentBase):
+    """Majority (self-consistency) vote over extracted answers; no model calls."""
+
+    type: Literal["vote"] = "vote"
+    method: Literal["majority", "weighted"] = "majority"
+    weights: dict[str, NonNegFloat] | None = None
+
+
+class RefineSpec(LLMSettings):
+    """Critique-and-revise each candidate for ``rounds`` rounds (two calls per round)."""
+
+    type: Literal["refine"] = "refine"
+    rounds: PositiveInt = 1
+
+
+class SelectSpec(LLMSettings):
+    """Best-of-N: score each candidate and keep the ``top_k`` best.
+
+    by ``judge`` asks the model for a 1-10 score (one call per candidate); ``verdict`` uses
+    verdicts from an earlier verify node, ``tests`` the pass rate from an earlier unit_test node
+    (neither calls a model).
+    """
+
+    type: Literal["select"] = "select"
+    by: Literal["judge", "verdict", "tests"] = "judge"
+    top_k: PositiveInt = 1
+
+
+Component = Annotated[
+    Union[
+        GenerateSpec,
+        CritiqueSpec,
+        RankSpec,
+        FuseSpec,
+        VerifySpec,
+        UnitTestSpec,
+        VoteSpec,
+        RefineSpec,
+        SelectSpec,
+    ],
+    Field(discriminator="type"),
+]
+
+COMPONENT_TYPES: dict[str, type[ComponentBase]] = {
+    "generate": GenerateSpec,
+    "critique": CritiqueSpec,
+    "rank": RankSpec,
+    "fuse": FuseSpec,
+    "verify": VerifySpec,
+    "unit_test": UnitTestSpec,
+    "vote": VoteSpec,
+    "refine": RefineSpec,
+    "select": SelectSpec,
+}
+
+#: One layer: the components in it, in order.
+Layer = list[Component]
+
+
+class PipelineSpec(Strict):
+    """Layers of components. The YAML shorthand (a bare component for a one-component layer)
+    is normalised by the loader before this model sees it."""
+
+    layers: list[Layer] = Field(min_length=1)
+
+
+# ----------------------------------------------------------------------------- benchmark
+
+
+class BenchmarkSpec(Strict):
+    """Which data defines "good", and how it is split.
+
+    ``name`` is a built-in (capitals, antonyms, arithmetic, humaneval) or a loader
+    (jsonl, csv, gsm8k, math500, mmlu, gpqa, mbpp, mt_bench, alpaca_eval, arena_hard).
+    """
+
+    name: str
+    path: str | None = None
+    scorer: str | None = None
+    input_field: str = "input"
+    reference_field: str = "reference"
+    shots: NonNegInt = 8
+    dev: PositiveInt = 50
+    test: PositiveInt = 100
+    seed: int = 0
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- budget
+
+
+class PerQueryBudget(Strict):
+    calls: PositiveInt | None = None
+    input_tokens: PositiveInt | None = None
+    output_tokens: PositiveInt | None = None
+    dollars: NonNegFloat | None = None
+
+
+class SearchBudget(Strict):
+    dollars: NonNegFloat | None = None
+    tokens: PositiveInt | None = None
+    calls: PositiveInt | None = None
+    wall_time: Annotated[float, Field(gt=0)] | None = None  # seconds
+
+
+class BudgetSpec(Strict):
+    per_query: PerQueryBudget = Field(default_factory=PerQueryBudget)
+    search: SearchBudget = Field(default_factory=SearchBudget)
+
+
+# ----------------------------------------------------------------------------- search
+
+
+class FidelitySpec(Strict):
+    """Successive halving over dev: first ``min_queries``, then x``factor`` per rung."""
+
+    enabled: bool = True
+    min_queries: PositiveInt = 8
+    factor: Annotated[int, Field(ge=2)] = 3
+
+
+class SearchSettings(Strict):
+    sampler: Literal["tpe", "random", "grid", "nsga2", "gp", "greedy"] = "tpe"
+    trials: PositiveInt = 50
+    objectives: list[Literal["accuracy", "cost"]] = Field(default_factory=lambda: ["accuracy"], min_length=1)
+    seed: int = 0
+    parallel: PositiveInt = 1
+    storage: str | None = None
+    run_dir: str | None = None
+    fidelity: FidelitySpec = Field(default_factory=FidelitySpec)
+
+
+# ----------------------------------------------------------------------------- the spec
+
+
+class Spec(Strict):
+    """A whole resolved spec: one pipeline and everything needed to run or evaluate it."""
+
+    name: str | None = None
+    description: str | None = None
+    models: dict[str, ModelSpec] = Field(default_factory=dict)
+    pipeline: PipelineSpec
+    benchmark: BenchmarkSpec | None = None
+    budget: BudgetSpec = Field(default_factory=BudgetSpec)
+    search: SearchSettings = Field(default_factory=SearchSettings)
+    prompts: dict[str, str] = Field(default_factory=dict)  # prompt-name -> template text override
+    cache: bool | str = True  # False disables the call cache; a path scopes it to that file
