@@ -1,0 +1,239 @@
+"""The persistent, content-addressed call cache shared by every trial, run and process.
+
+A call is identified by the SHA-256 of the canonical JSON (sorted keys, no spaces, UTF-8) of the
+backend's *identity* (kind, model id, api_base: never the spec's nickname, never an API key) and
+every request field that changes the answer: messages, temperature, top_p, max_tokens, stop,
+seed, sample_index, response_format. ``tag`` is accounting only and is not part of the key.
+
+Storage is one SQLite file in WAL mode. Why SQLite: many processes (Ray workers, parallel
+trials) write at once, and SQLite gives atomic transactions across processes with no server.
+Every write is ``INSERT OR IGNORE`` inside a transaction, so two workers racing on the same call
+both succeed and the first answer wins; a reader sees an entry only after its transaction
+committed, so a writer killed mid-transaction leaves nothing half-written behind (the journal is
+rolled back on the next open). Only successful results are stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from archon.backends.base import CallRequest, CallResult, Usage
+
+__all__ = ["CallCache", "ModelIdentity", "cache_key", "canonical_json", "default_cache_path"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS calls (
+    key TEXT PRIMARY KEY,
+    identity TEXT NOT NULL,
+    text TEXT NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    dollars REAL NOT NULL,
+    finish_reason TEXT,
+    latency REAL NOT NULL,
+    created REAL NOT NULL
+)
+"""
+
+#: SQLite limits the number of bound parameters; look keys up in chunks below it.
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """What makes two models "the same model" for the cache."""
+
+    kind: str
+    model: str
+    api_base: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "model": self.model, "api_base": self.api_base}
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.model}" + (f"@{self.api_base}" if self.api_base else "")
+
+
+def canonical_json(obj: Any) -> str:
+    """Sorted keys, no spaces, non-ASCII kept: the same value always gives the same bytes."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def cache_key(identity: ModelIdentity, request: CallRequest) -> str:
+    """The content address of ``request`` sent to the model ``identity``.
+
+    ``request.seed`` should already be the effective seed (the client derives it from the sample
+    index before looking up), so an implicit and an explicit equal seed share an entry.
+    """
+    payload = {
+        "model": identity.as_dict(),
+        "messages": [[role, content] for role, content in request.messages],
+        "temperature": float(request.temperature),
+        "top_p": float(request.top_p),
+        "max_tokens": int(request.max_tokens),
+        "stop": list(request.stop),
+        "seed": request.seed,
+        "sample_index": int(request.sample_index),
+        "response_format": request.response_format,
+    }
+    return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
+
+
+def default_cache_path() -> Path:
+    """``$ARCHON_CACHE`` if set, else ``$XDG_CACHE_HOME/archon/calls.sqlite`` (~/.cache)."""
+    env = os.environ.get("ARCHON_CACHE")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "archon" / "calls.sqlite"
+
+
+class CallCache:
+    """A call cache in one SQLite file; safe to share between threads and processes.
+
+    Each thread (and each process, after a fork) opens its own connection. Methods block: the
+    client calls them through a worker thread.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 60.0) -> None:
+        self.path = Path(path).expanduser()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._busy_timeout = busy_timeout
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._all: list[sqlite3.Connection] = []
+        # create the schema once, up front, so readers never race a CREATE TABLE
+        self._conn()
+
+    # ------------------------------------------------------------------ connections
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and getattr(self._local, "pid", None) == os.getpid():
+            return conn
+        conn = sqlite3.connect(
+            str(self.path), timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout * 1000)}")
+        # WAL: readers never block writers and vice versa; NORMAL sync is crash-consistent in WAL
+        # (a power cut may lose the last commits, never corrupt or half-apply one).
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(_SCHEMA)
+        self._local.conn = conn
+        self._local.pid = os.getpid()
+        with self._lock:
+            self._all.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._all = self._all, []
+        for c in conns:
+            try:
+                c.close()
+            except sqlite3.Error:
+                pass
+        self._local = threading.local()
+
+    def __enter__(self) -> CallCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ reads
+
+    def get(self, key: str) -> CallResult | None:
+        return self.get_many([key]).get(key)
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, CallResult]:
+        """The stored results for those keys that have one (as ``cached=True`` results)."""
+        found: dict[str, CallResult] = {}
+        unique = list(dict.fromkeys(keys))
+        conn = self._conn()
+        for i in range(0, len(unique), _CHUNK):
+            chunk = unique[i : i + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = conn.execute(
+                "SELECT key, text, prompt_tokens, completion_tokens, dollars, finish_reason, latency "
+                f"FROM calls WHERE key IN ({marks})",
+                chunk,
+            ).fetchall()
+            for key, text, pt, ct, dollars, finish, latency in rows:
+                found[key] = CallResult(
+                    text=text,
+                    usage=Usage(prompt_tokens=pt, completion_tokens=ct, dollars=dollars),
+                    latency=latency,
+                    cached=True,
+                    finish_reason=finish,
+                )
+        return found
+
+    def __len__(self) -> int:
+        return int(self._conn().execute("SELECT COUNT(*) FROM calls").fetchone()[0])
+
+    def keys(self) -> list[str]:
+        return [r[0] for r in self._conn().execute("SELECT key FROM calls ORDER BY key")]
+
+    # ------------------------------------------------------------------ writes
+
+    def put(self, key: str, identity: ModelIdentity | str, result: CallResult) -> bool:
+        return self.put_many([(key, identity, result)]) == 1
+
+    def put_many(self, entries: Iterable[tuple[str, ModelIdentity | str, CallResult]]) -> int:
+        """Store successful results in one transaction; returns how many were new.
+
+        Failed results are skipped (a failure is not an answer). ``entries`` is consumed inside
+        the transaction: nothing becomes visible until all of it committed.
+        """
+        conn = self._conn()
+        inserted = 0
+        now = time.time()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for key, identity, result in entries:
+                if not result.ok:
+                    continue
+                cur = conn.execute(
+                    "INSERT OR IGNORE INTO calls (key, identity, text, prompt_tokens, completion_tokens,"
+                    " dollars, finish_reason, latency, created) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (
+                        key,
+                        str(identity),
+                        result.text,
+                        int(result.usage.prompt_tokens),
+                        int(result.usage.completion_tokens),
+                        float(result.usage.dollars),
+                        result.finish_reason,
+                        float(result.latency),
+                        now,
+                    ),
+                )
+                inserted += cur.rowcount
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return inserted
+
+    def entry_info(self, key: str) -> Mapping[str, Any] | None:
+        """Everything stored for one key (for inspection and tests)."""
+        row = self._conn().execute(
+            "SELECT key, identity, text, prompt_tokens, completion_tokens, dollars, finish_reason,"
+            " latency, created FROM calls WHERE key = ?",
+            (key,),
+        ).fetchone()
+        if row is None:
+            return None
+        names = ("key", "identity", "text", "prompt_tokens", "completion_tokens", "dollars",
+                 "finish_reason", "latency", "created")
+        return dict(zip(names, row))

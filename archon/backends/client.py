@@ -1,0 +1,484 @@
+"""The one object the rest of archon calls models through.
+
+:class:`Client` routes each :class:`CallRequest` by ``request.model`` to one backend per
+configured model (built lazily, on first use), and gives every backend the same services:
+
+- **cache**: looked up first; a hit returns the stored result with ``cached=True`` and the
+  original usage (counted as saved). Identical requests inside one batch are sent once.
+- **seeds**: a request with ``seed=None`` gets ``seed = sample_index``. So sample *i* of a prompt
+  is the same call (and cache entry) in every trial, samples of one prompt differ, and vLLM can
+  serve samples ``i..i+n-1`` as one request with ``n`` samples (its child *k* uses seed+k).
+- **concurrency**: at most ``ModelSpec.concurrency`` calls in flight per model (and never more
+  than the backend's own ``max_concurrency``, e.g. 1 for the in-process SmolLM2).
+- **batching**: a backend with ``batching = True`` (vLLM) receives all of a model's requests of
+  one ``complete()`` in one call.
+- **timeouts and retries**: each attempt is bounded by ``ModelSpec.timeout``; retryable faults
+  (rate limits, 5xx, timeouts, malformed answers) are retried up to ``ModelSpec.max_retries``
+  times with exponential backoff and full jitter, waiting at least the server's Retry-After
+  (capped). After the last attempt the result carries ``error``: ``complete`` never raises for
+  one call's failure.
+- **accounting**: dollars per call from the spec's price or litellm's cost map; ``client.meter``
+  holds running totals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Sequence
+
+from archon.backends.accounting import call_dollars
+from archon.backends.base import Backend, CallRequest, CallResult, Usage
+from archon.backends.cache import CallCache, ModelIdentity, cache_key, default_cache_path
+from archon.backends.meter import Meter
+from archon.errors import BackendError, RetryableBackendError
+
+if TYPE_CHECKING:
+    from archon.spec.schema import ModelSpec, Spec
+    from archon.testing.fake import FakeBackend, ScriptedModel
+
+__all__ = ["Client", "derive_seed", "local_model_spec"]
+
+_UNSET: Any = object()
+
+
+def derive_seed(request: CallRequest) -> int:
+    """The seed a request is sent with: its own, or else its ``sample_index``."""
+    return request.seed if request.seed is not None else request.sample_index
+
+
+def local_model_spec() -> ModelSpec:
+    """The implicit entry behind the model name ``local/smollm2``."""
+    from archon.spec.schema import ModelSpec
+
+    return ModelSpec(kind="local", model="smollm2", concurrency=1, timeout=300.0)
+
+
+@dataclass
+class _ModelState:
+    name: str
+    spec: ModelSpec
+    identity: ModelIdentity
+    backend: Backend | None = None
+    error: BaseException | None = None
+    priced_by_litellm: bool = True
+
+
+def _build_backend(spec: ModelSpec) -> Backend:
+    """A real backend for one model entry (imports the heavy library it needs, lazily)."""
+    if spec.kind == "litellm":
+        from archon.backends.litellm_backend import LiteLLMBackend
+
+        return LiteLLMBackend(spec)
+    if spec.kind == "local":
+        from archon.backends.local import LocalBackend
+
+        return LocalBackend(spec)
+    if spec.kind == "vllm":
+        from archon.backends.vllm_backend import VllmBackend
+
+        return VllmBackend(spec)
+    if spec.kind == "fake":
+        from archon.testing.fake import FakeBackend, get_script
+
+        return FakeBackend(get_script(spec.model), name=spec.model)
+    raise BackendError(f"unknown model kind {spec.kind!r}")
+
+
+class Client:
+    """Calls models for archon; see the module docstring for what it adds to a backend.
+
+    Build it with :meth:`from_spec`. ``backends`` pre-supplies backend objects by model name
+    (tests, custom transports); ``fake`` serves *every* model with one fake backend.
+    ``retry_base``/``retry_cap`` shape the backoff (seconds), ``retry_after_cap`` bounds how long
+    a server's Retry-After may make us wait; ``sleep`` is the coroutine used to wait (tests pass
+    a recording one).
+    """
+
+    def __init__(
+        self,
+        models: Mapping[str, ModelSpec] | None = None,
+        *,
+        cache: CallCache | None = None,
+        fake: FakeBackend | ScriptedModel | None = None,
+        backends: Mapping[str, Backend] | None = None,
+        cache_fake: bool = True,
+        retry_base: float = 0.5,
+        retry_cap: float = 30.0,
+        retry_after_cap: float = 60.0,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        from archon.spec.schema import LOCAL_MODEL_NAME
+
+        self._models: dict[str, ModelSpec] = dict(models or {})
+        self._local_name = LOCAL_MODEL_NAME
+        self.cache = cache
+        self._cache_fake = cache_fake
+        self._fake = self._as_fake(fake) if fake is not None else None
+        self._given = dict(backends or {})
+        self.meter = Meter()
+        self.retry_base = retry_base
+        self.retry_cap = retry_cap
+        self.retry_after_cap = retry_after_cap
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._states: dict[str, _ModelState] = {}
+        self._states_lock = threading.Lock()
+        self._sems: dict[str, asyncio.Semaphore] = {}
+        self._sem_loop: asyncio.AbstractEventLoop | None = None
+        self._sync: _LoopThread | None = None
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def from_spec(
+        cls,
+        spec: Spec | Mapping[str, ModelSpec] | None = None,
+        *,
+        cache: str | Path | CallCache | bool | None = None,
+        cache_path: str | Path | None = _UNSET,
+        fake: FakeBackend | ScriptedModel | None = None,
+        **options: Any,
+    ) -> Client:
+        """A client for the models of ``spec`` (a :class:`Spec`, or a name -> ModelSpec mapping).
+
+        Which cache (first rule that applies):
+        ``cache=False`` or the spec's ``cache: false`` -> none;
+        the spec's ``cache: <path>`` -> that file (the user scoped it);
+        ``cache=<path>`` (alias ``cache_path=``) or a :class:`CallCache` -> that;
+        otherwise the user-level default (``$ARCHON_CACHE`` or ``~/.cache/archon/calls.sqlite``),
+        which never stores fake models' answers, so tests stay independent of each other.
+        """
+        if cache_path is not _UNSET and cache is None:
+            cache = cache_path if cache_path is not None else False
+        models: Mapping[str, ModelSpec]
+        spec_cache: bool | str = True
+        if spec is None:
+            models = {}
+        elif isinstance(spec, Mapping):
+            models = spec
+        else:
+            models = spec.models
+            spec_cache = spec.cache
+        implicit = False
+        store: CallCache | None
+        if cache is False or spec_cache is False:
+            store = None
+        elif isinstance(spec_cache, str):
+            store = CallCache(spec_cache)
+        elif isinstance(cache, CallCache):
+            store = cache
+        elif isinstance(cache, (str, Path)):
+            store = CallCache(cache)
+        else:
+            store = CallCache(default_cache_path())
+            implicit = True
+        return cls(models, cache=store, fake=fake, cache_fake=not implicit, **options)
+
+    @staticmethod
+    def _as_fake(fake: Any) -> Backend:
+        from archon.testing.fake import FakeBackend, ScriptedModel
+
+        if isinstance(fake, ScriptedModel) or callable(fake) and not hasattr(fake, "complete"):
+            return FakeBackend(fake)
+        if isinstance(fake, (dict, list, tuple)):
+            return FakeBackend(fake)
+        return fake  # type: ignore[no-any-return]
+
+    def model_spec(self, name: str) -> ModelSpec | None:
+        if name in self._models:
+            return self._models[name]
+        if name == self._local_name:
+            return local_model_spec()
+        return None
+
+    def _state(self, name: str) -> _ModelState | None:
+        with self._states_lock:
+            st = self._states.get(name)
+            if st is not None:
+                return st
+            spec = self.model_spec(name)
+            if spec is None:
+                return None
+            if self._fake is not None:
+                ident = ModelIdentity(
+                    "fake", f"{getattr(self._fake, 'name', 'fake')}/{spec.kind}:{spec.model}", spec.api_base
+                )
+            else:
+                ident = ModelIdentity(spec.kind, spec.model, spec.api_base)
+            st = _ModelState(name=name, spec=spec, identity=ident, priced_by_litellm=self._fake is None)
+            try:
+                if name in self._given:
+                    st.backend = self._given[name]
+                elif self._fake is not None:
+                    st.backend = self._fake
+                else:
+                    st.backend = _build_backend(spec)
+            except Exception as exc:  # MissingDependencyError, bad settings: reported per call
+                st.error = exc
+            self._states[name] = st
+            return st
+
+    def check(self, names: Sequence[str] | None = None) -> None:
+        """Build the backends of ``names`` (default: every configured model) now; raise the
+        first construction error (e.g. :class:`MissingDependencyError`) instead of reporting it
+        per call later."""
+        for name in names if names is not None else list(self._models):
+            st = self._state(name)
+            if st is None:
+                raise BackendError(f"unknown model {name!r}")
+            if st.error is not None:
+                raise st.error
+
+    def supports_structured_output(self, model_name: str) -> bool:
+        st = self._state(model_name)
+        if st is None or st.backend is None:
+            return False
+        return bool(getattr(st.backend, "supports_structured_output", False))
+
+    # ------------------------------------------------------------------ the main entry point
+
+    async def complete(self, requests: Sequence[CallRequest]) -> list[CallResult]:
+        """One result per request, in order. Never raises for a single call's failure."""
+        reqs = [r if r.seed is not None else replace(r, seed=derive_seed(r)) for r in requests]
+        results: list[CallResult | None] = [None] * len(reqs)
+
+        # route; unknown models and unbuildable backends fail right here
+        keyed: list[tuple[int, _ModelState, str]] = []
+        for i, r in enumerate(reqs):
+            st = self._state(r.model)
+            if st is None:
+                results[i] = CallResult(
+                    text="", error=f"unknown model {r.model!r} (not in the spec's models: section)"
+                )
+            elif st.error is not None:
+                results[i] = CallResult(text="", error=f"{type(st.error).__name__}: {st.error}")
+            else:
+                keyed.append((i, st, cache_key(st.identity, r)))
+
+        # cache
+        use_cache = self.cache is not None
+        if use_cache and keyed:
+            cacheable = [k for (_, st, k) in keyed if self._cacheable(st)]
+            hits = await asyncio.to_thread(self.cache.get_many, cacheable) if cacheable else {}  # type: ignore[union-attr]
+            rest = []
+            for i, st, k in keyed:
+                hit = hits.get(k) if self._cacheable(st) else None
+                if hit is not None:
+                    results[i] = replace(hit, usage=replace(hit.usage))
+                else:
+                    rest.append((i, st, k))
+            keyed = rest
+
+        # coalesce identical requests (only with a cache: without one, a user asked for no reuse)
+        leaders: dict[str, int] = {}
+        followers: list[tuple[int, int]] = []
+        todo: dict[str, list[tuple[int, str]]] = {}
+        states: dict[str, _ModelState] = {}
+        for i, st, k in keyed:
+            if use_cache and self._cacheable(st) and k in leaders:
+                followers.append((i, leaders[k]))
+                continue
+            leaders[k] = i
+            todo.setdefault(st.name, []).append((i, k))
+            states[st.name] = st
+
+        await asyncio.gather(
+            *(self._run_model(states[name], items, reqs, results) for name, items in todo.items())
+        )
+
+        for i, lead in followers:
+            src = results[lead]
+            assert src is not None
+            results[i] = replace(src, usage=replace(src.usage), cached=src.ok) if src.ok else replace(src)
+
+        out: list[CallResult] = []
+        for r in results:
+            assert r is not None
+            self.meter.record(r)
+            out.append(r)
+        return out
+
+    def _cacheable(self, st: _ModelState) -> bool:
+        return self._cache_fake or st.identity.kind != "fake"
+
+    # ------------------------------------------------------------------ per model
+
+    def _semaphore(self, st: _ModelState) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._sem_loop is not loop:  # semaphores belong to one event loop
+            self._sems = {}
+            self._sem_loop = loop
+        sem = self._sems.get(st.name)
+        if sem is None:
+            limit = st.spec.concurrency
+            backend_limit = getattr(st.backend, "max_concurrency", None)
+            if backend_limit:
+                limit = min(limit, int(backend_limit))
+            sem = self._sems[st.name] = asyncio.Semaphore(max(1, limit))
+        return sem
+
+    async def _run_model(
+        self,
+        st: _ModelState,
+        items: list[tuple[int, str]],
+        reqs: list[CallRequest],
+        results: list[CallResult | None],
+    ) -> None:
+        sem = self._semaphore(st)
+        if getattr(st.backend, "batching", False):
+            batch = [reqs[i] for i, _ in items]
+            # one engine call for the whole batch; give it time in proportion to its size
+            waves = math.ceil(len(batch) / max(1, st.spec.concurrency))
+            async with sem:
+                res = await self._attempts(st, batch, timeout=st.spec.timeout * max(1, waves))
+            for (i, _), r in zip(items, res):
+                results[i] = r
+            await self._store(st, [(k, r) for (_, k), r in zip(items, res)])
+            return
+
+        async def one(i: int, key: str) -> None:
+            async with sem:
+                (r,) = await self._attempts(st, [reqs[i]], timeout=st.spec.timeout)
+            results[i] = r
+            await self._store(st, [(key, r)])
+
+        await asyncio.gather(*(one(i, k) for i, k in items))
+
+    async def _store(self, st: _ModelState, entries: list[tuple[str, CallResult]]) -> None:
+        if self.cache is None or not self._cacheable(st):
+            return
+        good = [(k, st.identity, r) for k, r in entries if r.ok]
+        if good:
+            try:
+                await asyncio.to_thread(self.cache.put_many, good)
+            except Exception:  # a cache write failure must not lose the answer
+                pass
+
+    async def _attempts(self, st: _ModelState, batch: list[CallRequest], *, timeout: float) -> list[CallResult]:
+        assert st.backend is not None
+        attempt = 0
+        while True:
+            t0 = time.perf_counter()
+            try:
+                res = await asyncio.wait_for(st.backend.complete(batch), timeout=timeout)
+                if len(res) != len(batch):
+                    raise BackendError(f"backend returned {len(res)} results for {len(batch)} requests")
+                elapsed = time.perf_counter() - t0
+                return [self._finish(st, r, elapsed) for r in res]
+            except asyncio.CancelledError:
+                raise
+            except (RetryableBackendError, TimeoutError) as exc:
+                if isinstance(exc, TimeoutError) and not isinstance(exc, RetryableBackendError):
+                    exc = RetryableBackendError(f"no answer within {timeout:g} s (timeout)")
+                if attempt >= st.spec.max_retries:
+                    msg = f"{exc} (gave up after {attempt + 1} attempts)"
+                    return [CallResult(text="", error=msg, latency=time.perf_counter() - t0) for _ in batch]
+                delay = self._backoff(attempt, getattr(exc, "retry_after", None))
+                self.meter.record_retries(len(batch))
+                await self._sleep(delay)
+                attempt += 1
+            except BackendError as exc:
+                return [CallResult(text="", error=str(exc), latency=time.perf_counter() - t0) for _ in batch]
+            except Exception as exc:  # a bug or an unexpected library error: isolate it to these calls
+                msg = f"{type(exc).__name__}: {exc}"
+                return [CallResult(text="", error=msg, latency=time.perf_counter() - t0) for _ in batch]
+
+    def _finish(self, st: _ModelState, r: CallResult, elapsed: float) -> CallResult:
+        if not r.ok:
+            return r
+        latency = r.latency if r.latency > 0 else elapsed
+        u = r.usage
+        if st.priced_by_litellm or st.spec.price is not None:
+            dollars = call_dollars(st.spec, u.prompt_tokens, u.completion_tokens)
+        else:
+            dollars = u.dollars
+        return replace(r, latency=latency, cached=False, usage=Usage(u.prompt_tokens, u.completion_tokens, dollars))
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        """Full jitter: uniform in [0, min(cap, base * 2**attempt)], but never less than the
+        server's Retry-After (itself capped at ``retry_after_cap``)."""
+        delay = self._rng.uniform(0, min(self.retry_cap, self.retry_base * (2**attempt)))
+        if retry_after is not None and retry_after > 0:
+            delay = max(delay, min(float(retry_after), self.retry_after_cap))
+        return delay
+
+    # ------------------------------------------------------------------ lifecycle and sync use
+
+    async def aclose(self) -> None:
+        """Close every backend built so far (the cache file stays)."""
+        with self._states_lock:
+            backends = {id(s.backend): s.backend for s in self._states.values() if s.backend is not None}
+        for b in backends.values():
+            try:
+                await b.aclose()
+            except Exception:
+                pass
+
+    def complete_sync(self, requests: Sequence[CallRequest]) -> list[CallResult]:
+        """:meth:`complete` for callers without an event loop.
+
+        Runs on a private event-loop thread that lives as long as the client, so connection
+        pools stay on one loop across calls. Do not mix with ``await client.complete`` from
+        another loop on the same client.
+        """
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            raise RuntimeError("complete_sync() called from a running event loop: await complete() instead")
+        if self._sync is None:
+            self._sync = _LoopThread()
+        return self._sync.run(self.complete(requests))
+
+    def close(self) -> None:
+        """Synchronous :meth:`aclose`; also stops the private loop of :meth:`complete_sync`."""
+        if self._sync is not None:
+            self._sync.run(self.aclose())
+            self._sync.stop()
+            self._sync = None
+        else:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                asyncio.run(self.aclose())
+            else:
+                raise RuntimeError("close() called from a running event loop: await aclose() instead")
+        if self.cache is not None:
+            self.cache.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+class _LoopThread:
+    """An event loop running in a daemon thread, for synchronous callers."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="archon-client-loop", daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Awaitable[Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()  # type: ignore[arg-type]
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()

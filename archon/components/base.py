@@ -1,0 +1,196 @@
+"""What every component shares: its declared contract, the per-node context, and the one way
+calls go out (:func:`dispatch`).
+
+Why one dispatch path: every component sends *all* queries' requests for a node (or for one
+round of a multi-round node) in a single ``client.complete`` call, so the client can batch them
+for vLLM or overlap them for API backends; and every call is recorded on its query's state
+(cost, logical usage for the budget, a call record for the trace) in exactly one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Protocol, Sequence
+
+from archon.backends.accounting import Cost
+from archon.backends.base import CallRequest, CallResult, Usage
+from archon.components.parsing import default_extract
+from archon.components.prompting import PromptBook
+from archon.runtime.types import CallRecord, Candidate, QueryState, derive_seed
+
+__all__ = [
+    "ClientLike",
+    "Contract",
+    "NodeContext",
+    "build_messages",
+    "dispatch",
+    "input_candidates",
+    "make_request",
+    "number_candidates",
+]
+
+
+class ClientLike(Protocol):
+    """The part of :class:`archon.backends.Client` components use."""
+
+    async def complete(self, requests: Sequence[CallRequest]) -> list[CallResult]: ...
+
+    def supports_structured_output(self, model_name: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Contract:
+    """What a component kind reads and writes, stated so docs, validation and tests agree.
+
+    ``consumes``: ``query``, ``candidates`` and annotation kinds it uses when present.
+    ``produces``: ``candidates`` (new ids, empty annotations) or ``annotations:<kind>`` on the
+    candidates it passes through. ``replaces`` is true when its output candidates are new ones.
+    """
+
+    kind: str
+    consumes: tuple[str, ...]
+    produces: tuple[str, ...]
+    replaces: bool
+    annotates: tuple[str, ...] = ()
+
+
+@dataclass
+class NodeContext:
+    """Everything a component needs besides its settings and the query states.
+
+    ``task`` is ``"code"`` when the benchmark is a coding task (unit_test then executes);
+    ``sandbox`` runs untrusted code (``archon.sandbox.run_python`` by default, injectable for
+    tests); ``extract`` pulls the final answer out of a response (for vote).
+    """
+
+    client: ClientLike
+    node_id: str
+    inputs: tuple[str, ...]
+    prompts: PromptBook = field(default_factory=PromptBook)
+    shots: Sequence[Any] = ()
+    extract: Callable[[str], str | None] = default_extract
+    task: str | None = None
+    sandbox: Callable[..., Any] | None = None
+    sandbox_timeout: float = 10.0
+    sandbox_concurrency: int = 2
+
+
+def input_candidates(state: QueryState, ctx: NodeContext) -> list[Candidate]:
+    """The candidates a node consumes for one query: its inputs' outputs in declared order.
+
+    The same candidate can reach a node along two branches (e.g. two critique nodes over one
+    generator); it is consumed once, with the annotations of both branches merged (the first
+    branch wins when both set the same kind).
+    """
+    out: list[Candidate] = []
+    position: dict[str, int] = {}
+    for source in ctx.inputs:
+        for cand in state.candidates.get(source, []):
+            if cand.id in position:
+                first = out[position[cand.id]]
+                extra = {k: v for k, v in cand.annotations.items() if k not in first.annotations}
+                for kind, value in extra.items():
+                    first = first.annotate(kind, value)
+                out[position[cand.id]] = first
+            else:
+                position[cand.id] = len(out)
+                out.append(cand)
+    return out
+
+
+def build_messages(system: str | None, user: str, history: Sequence[tuple[str, str]] = ()) -> tuple[tuple[str, str], ...]:
+    msgs: list[tuple[str, str]] = []
+    if system:
+        msgs.append(("system", system))
+    msgs.extend(history)
+    msgs.append(("user", user))
+    return tuple(msgs)
+
+
+def make_request(
+    ctx: NodeContext,
+    node: Any,
+    messages: tuple[tuple[str, str], ...],
+    *,
+    tag: str,
+    model: str | None = None,
+    sample_index: int = 0,
+    response_format: dict[str, Any] | None = None,
+    max_tokens: int | None = None,
+) -> CallRequest:
+    """A request with the node's sampling settings and a seed derived from (node, sample)."""
+    chosen = model or node.model
+    structured = response_format is not None and ctx.client.supports_structured_output(chosen)
+    return CallRequest(
+        model=chosen,
+        messages=messages,
+        temperature=node.temperature,
+        top_p=node.top_p,
+        max_tokens=max_tokens if max_tokens is not None else node.max_tokens,
+        stop=tuple(node.stop or ()),
+        sample_index=sample_index,
+        seed=derive_seed(ctx.node_id, sample_index),
+        response_format=response_format if structured else None,
+        tag=tag,
+    )
+
+
+def _record(state: QueryState, node_id: str, request: CallRequest, result: CallResult) -> None:
+    usage = result.usage or Usage()
+    state.cost = state.cost + Cost.of(result)
+    state.usage_calls += 1
+    state.usage_prompt_tokens += usage.prompt_tokens
+    state.usage_completion_tokens += usage.completion_tokens
+    state.usage_dollars += usage.dollars
+    state.calls.append(
+        CallRecord(
+            node=node_id,
+            tag=request.tag,
+            model=request.model,
+            sample_index=request.sample_index,
+            seed=request.seed,
+            cached=result.cached,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            dollars=usage.dollars,
+            error=result.error,
+        )
+    )
+
+
+async def dispatch(ctx: NodeContext, items: Sequence[tuple[QueryState, CallRequest]]) -> list[CallResult]:
+    """Send every request in ``items`` in one ``client.complete`` and record each on its state.
+
+    The client returns a result per request and never raises per call; if the whole batch
+    raises anyway (a bug or a dead backend), every request gets that error as its result, so the
+    caller's per-query failure handling still applies and the batch's other nodes are unharmed.
+    """
+    if not items:
+        return []
+    requests = [req for _, req in items]
+    try:
+        results = list(await ctx.client.complete(requests))
+    except Exception as exc:  # noqa: BLE001 - turned into per-call errors, handled per query
+        message = f"{type(exc).__name__}: {exc}"
+        results = [CallResult(text="", error=message) for _ in requests]
+    if len(results) != len(requests):
+        message = f"client returned {len(results)} results for {len(requests)} requests"
+        results = [CallResult(text="", error=message) for _ in requests]
+    for (state, request), result in zip(items, results):
+        _record(state, ctx.node_id, request, result)
+    return results
+
+
+def number_candidates(cands: Sequence[Candidate], *, with_critiques: bool = False) -> str:
+    """Candidates as ``[1] text`` blocks (with their critique underneath when asked)."""
+    blocks = []
+    for i, cand in enumerate(cands, 1):
+        block = f"[{i}] {cand.text.strip()}"
+        critique = cand.annotations.get("critique") if with_critiques else None
+        if critique:
+            block += f"\nCritique of [{i}]: {str(critique).strip()}"
+        blocks.append(block)
+    return "\n\n".join(blocks)
+
+
+RunFn = Callable[[Any, list[QueryState], NodeContext], Awaitable[None]]

@@ -1,0 +1,169 @@
+"""Sets up isolation in a fresh process, then ``execve``s the untrusted program.
+
+Run as ``python -I -S _launch.py CONFIG_JSON`` by :mod:`archon.sandbox.run`. It is a separate,
+single-threaded process on purpose: ``preexec_fn`` in a parent that runs threads (asyncio
+executors, Ray workers) can deadlock, and a script has nothing of the parent's state to leak.
+
+This file imports only the standard library and nothing of archon: it runs with ``-I -S``.
+A requested isolation step that fails is fatal (exit 125 with a marker line on stderr): the
+parent probes once what the machine allows (:func:`archon.sandbox.capabilities`) and requests
+only that, so a failure here means the machine changed, never a silent weakening.
+"""
+
+import ctypes
+import json
+import os
+import resource
+import sys
+
+LAUNCH_ERROR_EXIT = 125
+LAUNCH_ERROR_MARK = "archon-sandbox-launch-error:"
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWNET = 0x40000000
+
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_MOVE = 8192
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _fail(what: str) -> None:
+    sys.stderr.write(f"{LAUNCH_ERROR_MARK} {what}\n")
+    sys.stderr.flush()
+    os._exit(LAUNCH_ERROR_EXIT)
+
+
+def _check(rc: int, what: str) -> None:
+    if rc != 0:
+        err = ctypes.get_errno()
+        _fail(f"{what}: {os.strerror(err)} (errno {err})")
+
+
+def _unshare(flags: int, what: str) -> None:
+    _check(_libc.unshare(ctypes.c_int(flags)), f"unshare({what})")
+
+
+def _mount(src, target, fstype, flags, data, what):
+    enc = lambda s: None if s is None else s.encode()  # noqa: E731
+    _check(_libc.mount(enc(src), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)), what)
+
+
+def _first_blocked_ancestor(path: str) -> str | None:
+    """The highest directory above ``path`` that "others" cannot traverse, if any."""
+    parts = os.path.abspath(path).split(os.sep)[1:]
+    current = ""
+    for part in parts[:-1]:
+        current += os.sep + part
+        if not os.stat(current).st_mode & 0o001:
+            return current
+    return None
+
+
+def _expose_readonly(prefix: str, stage: str) -> None:
+    """Make ``prefix`` (the interpreter's installation) reachable for the sandbox uid when one
+    of its ancestors is private (e.g. ``/root/.pyenv/...``): the private ancestor is covered with
+    an empty tmpfs (which also hides the rest of it) and only ``prefix`` is bound back, read-only."""
+    blocked = _first_blocked_ancestor(prefix)
+    if blocked is None:
+        return
+    os.makedirs(stage, exist_ok=True)
+    _mount(prefix, stage, None, MS_BIND | MS_REC, None, f"bind {prefix}")
+    _mount("tmpfs", blocked, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755", f"tmpfs on {blocked}")
+    os.makedirs(prefix, mode=0o755, exist_ok=True)
+    _mount(stage, prefix, None, MS_MOVE, None, f"move to {prefix}")
+    _mount(None, prefix, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID, None, f"read-only {prefix}")
+
+
+def _setup_filesystem(cfg: dict) -> str:
+    """Private mount namespace: the work dir becomes ``/tmp``; other world-writable places get
+    small private tmpfs mounts, so nothing the program writes outlives it or reaches the host."""
+    _mount(None, "/", None, MS_REC | MS_PRIVATE, None, "make / private")
+    _expose_readonly(cfg["interpreter_prefix"], cfg["stage_dir"])
+    work = cfg["work_dir"]
+    _mount(work, "/tmp", None, MS_BIND, None, "bind work dir on /tmp")
+    size = f"size={int(cfg['max_file_mb'])}m,mode=1777"
+    for target in cfg.get("scratch_mounts", ()):
+        if os.path.isdir(target):
+            _mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, size, f"tmpfs on {target}")
+    return "/tmp"
+
+
+def _count_user_processes(uid: int) -> int:
+    count = 0
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if os.stat(f"/proc/{name}").st_uid == uid:
+                    count += 1
+            except OSError:
+                pass
+    return count
+
+
+def main() -> None:
+    cfg = json.loads(sys.argv[1])
+    features = set(cfg["features"])
+    cwd = cfg["work_dir"]
+
+    flags = 0
+    if "user_namespace" in features:
+        flags |= CLONE_NEWUSER
+    if "network" in features:
+        flags |= CLONE_NEWNET
+    if "filesystem" in features:
+        flags |= CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS
+    if flags:
+        _unshare(flags, ",".join(sorted(f for f in features if f in ("user_namespace", "network", "filesystem"))))
+    if "filesystem" in features:
+        cwd = _setup_filesystem(cfg)
+    os.chdir(cwd)
+
+    limits = cfg["limits"]
+    nproc = int(limits["nproc"])
+    if "uid" not in features:
+        # RLIMIT_NPROC counts every process of the real uid: allow what already runs plus the budget.
+        nproc += _count_user_processes(os.getuid())
+    for name, value in (
+        ("RLIMIT_CPU", limits["cpu"]),
+        ("RLIMIT_AS", limits["as_bytes"]),
+        ("RLIMIT_FSIZE", limits["fsize_bytes"]),
+        ("RLIMIT_NPROC", nproc),
+        ("RLIMIT_CORE", 0),
+        ("RLIMIT_NOFILE", limits["nofile"]),
+    ):
+        soft = int(value)
+        hard = soft + 1 if name == "RLIMIT_CPU" else soft  # SIGXCPU first, then SIGKILL a second later
+        try:
+            resource.setrlimit(getattr(resource, name), (soft, hard))
+        except (ValueError, OSError) as exc:
+            _fail(f"setrlimit {name}={value}: {exc}")
+
+    if "uid" in features:
+        try:
+            os.setgroups([])
+            os.setgid(int(cfg["gid"]))
+            os.setuid(int(cfg["uid"]))
+        except OSError as exc:
+            _fail(f"drop privileges to uid {cfg['uid']}: {exc}")
+        if os.getuid() == 0 or os.geteuid() == 0:
+            _fail("still root after setuid")
+
+    argv = [cfg["interpreter"], "-I", "-S", *cfg["args"]]
+    try:
+        os.execve(cfg["interpreter"], argv, cfg["env"])
+    except OSError as exc:
+        _fail(f"exec {cfg['interpreter']}: {exc}")
+
+
+if __name__ == "__main__":
+    main()
