@@ -67,6 +67,8 @@ class _ModelState:
     backend: Backend | None = None
     error: BaseException | None = None
     priced_by_litellm: bool = True
+    warmed: bool = False
+    warm_error: str | None = None
 
 
 def _build_backend(spec: ModelSpec) -> Backend:
@@ -331,6 +333,10 @@ class Client:
         reqs: list[CallRequest],
         results: list[CallResult | None],
     ) -> None:
+        if not await self._warm(st):
+            for i, _ in items:
+                results[i] = CallResult(text="", error=st.warm_error)
+            return
         sem = self._semaphore(st)
         if getattr(st.backend, "batching", False):
             batch = [reqs[i] for i, _ in items]
@@ -350,6 +356,21 @@ class Client:
             await self._store(st, [(key, r)])
 
         await asyncio.gather(*(one(i, k) for i, k in items))
+
+    async def _warm(self, st: _ModelState) -> bool:
+        """Let a backend that loads a model (vLLM) finish loading before any call timeout runs."""
+        warmup = getattr(st.backend, "warmup", None)
+        if st.warmed or warmup is None:
+            return st.warm_error is None
+        try:
+            await warmup()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            st.warm_error = f"{type(exc).__name__}: {exc}"
+            return False
+        st.warmed = True
+        return True
 
     async def _store(self, st: _ModelState, entries: list[tuple[str, CallResult]]) -> None:
         if self.cache is None or not self._cacheable(st):

@@ -28,7 +28,7 @@ CONTRACT = Contract(kind="fuse", consumes=("query", "candidates", "critique"), p
 
 
 def calls(node: Any, n_inputs: int) -> int:
-    return node.samples
+    return node.samples if n_inputs else 0
 
 
 async def run(node: Any, states: list[QueryState], ctx: NodeContext) -> None:

@@ -76,6 +76,17 @@ def extract_json(text: str) -> Any | None:
 # ----------------------------------------------------------------------------- ranking
 
 
+def _is_whole_json(text: str) -> bool:
+    stripped = text.strip()
+    fenced = re.fullmatch(r"```(?:json)?\s*(.*?)```", stripped, re.S)
+    body = fenced.group(1).strip() if fenced else stripped
+    try:
+        json.loads(body)
+    except ValueError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class RankParse:
     """A ranking as 0-based indices (complete: every candidate exactly once).
@@ -94,7 +105,7 @@ _LIST_MARKER = re.compile(r"^\s*(?:#?\d+\s*[.):]|rank\s*\d+\s*[.):-]|[-*•]|(?:
 
 
 def _numbers_from_text(text: str) -> list[int]:
-    bracketed = re.findall(r"\[(\d+)\]", text)
+    bracketed = re.findall(r"\[(-?\d+)\]", text)
     if bracketed:
         return [int(x) for x in bracketed]
     labelled = re.findall(r"\b(?:answer|response|candidate|option)\s*#?\s*(\d+)", text, re.I)
@@ -106,12 +117,12 @@ def _numbers_from_text(text: str) -> list[int]:
         picked = []
         for line in lines:
             rest = _LIST_MARKER.sub("", line, count=1)
-            m = re.search(r"\d+", rest)
+            m = re.search(r"-?\d+", rest)
             if m:
                 picked.append(int(m.group(0)))
         if picked:
             return picked
-    return [int(x) for x in re.findall(r"\d+", text)]
+    return [int(x) for x in re.findall(r"-?\d+", text)]
 
 
 def parse_ranking(text: str, n: int) -> RankParse:
@@ -123,6 +134,8 @@ def parse_ranking(text: str, n: int) -> RankParse:
     """
     numbers: list[int] | None = None
     data = extract_json(text)
+    if isinstance(data, list) and not _is_whole_json(text):
+        data = None  # "[2] > [1]" starts with a JSON-looking "[2]": not a JSON ranking
     if isinstance(data, dict):
         for key in ("ranking", "order", "rank", "ranks"):
             if isinstance(data.get(key), list):

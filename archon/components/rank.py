@@ -37,7 +37,7 @@ CONTRACT = Contract(
 
 
 def calls(node: Any, n_inputs: int) -> int:
-    return 1
+    return 1 if n_inputs else 0
 
 
 async def run(node: Any, states: list[QueryState], ctx: NodeContext) -> None:

@@ -96,12 +96,18 @@ class _LoadAbort(Exception):
 
 
 class _GuardedComposer(Composer):
-    """PyYAML's composer with a nesting-depth limit and an alias-use limit."""
+    """PyYAML's composer with limits on nesting depth, alias uses and expanded size.
+
+    The expanded size of a node counts every value it stands for once aliases are expanded; a
+    node whose size passes :data:`MAX_NODES` is reported where it is written, before anything is
+    expanded for real.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self._depth = 0
         self._aliases = 0
+        self._sizes: dict[int, int] = {}
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:  # type: ignore[override]
         if self.check_event(yaml.AliasEvent):
@@ -125,9 +131,29 @@ class _GuardedComposer(Composer):
                     f"document nested too deeply (more than {MAX_DEPTH} levels)",
                     "flatten the structure",
                 )
-            return super().compose_node(parent, index)
+            node = super().compose_node(parent, index)
         finally:
             self._depth -= 1
+        if node is not None:
+            self._measure(node)
+        return node
+
+    def _measure(self, node: Node) -> None:
+        if isinstance(node, SequenceNode):
+            children: list[Node] = list(node.value)
+        elif isinstance(node, MappingNode):
+            children = [part for pair in node.value for part in pair]
+        else:
+            children = []
+        size = 1 + sum(self._sizes.get(id(child), 1) for child in children)
+        self._sizes[id(node)] = size
+        if size > MAX_NODES:
+            raise _LoadAbort(
+                node.start_mark.line + 1,
+                node.start_mark.column + 1,
+                f"this value expands to more than {MAX_NODES} values",
+                "aliases multiply content; this looks like an alias bomb",
+            )
 
 
 class _Loader(Reader, Scanner, Parser, _GuardedComposer, _CoreResolver):

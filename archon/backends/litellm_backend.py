@@ -1,0 +1,203 @@
+"""Every hosted provider, and any OpenAI-compatible server, through litellm.
+
+``model`` is a litellm model id (``openai/gpt-4o-mini``, ``anthropic/...``); with ``api_base``,
+``openai/<name>`` or ``hosted_vllm/<name>`` reach any OpenAI-compatible server (vLLM's
+``api_server``, llama-cpp's server, archon's own test server).
+
+The API key is read from ``os.environ[api_key_env]`` at each call and handed straight to litellm:
+never stored on the backend, never put in an error message. litellm's own retries are switched
+off (``max_retries=0``) because the client retries for every backend alike; this module only
+sorts litellm's exceptions into retryable (429 with its Retry-After, 408, 5xx, connection
+errors, timeouts, unreadable responses) and permanent (other 4xx).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import time
+from typing import Any, Sequence
+
+from archon.backends.base import CallRequest, CallResult, Usage
+from archon.errors import BackendError, MissingDependencyError, RetryableBackendError
+
+__all__ = ["LiteLLMBackend", "classify_exception", "parse_retry_after"]
+
+#: Placeholder key for servers that need none (the openai SDK refuses an empty key).
+_NO_KEY = "sk-no-key-required"
+
+
+def _import_litellm() -> Any:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    try:
+        import litellm
+    except ImportError as exc:  # pragma: no cover - litellm is a core dependency
+        raise MissingDependencyError("litellm is not installed (pip install archon)") from exc
+    litellm.suppress_debug_info = True
+    litellm.telemetry = False
+    return litellm
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date); None if absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _headers_of(exc: BaseException) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    response = getattr(exc, "response", None)
+    h = getattr(response, "headers", None)
+    if h is not None:
+        try:
+            headers.update({k.lower(): v for k, v in h.items()})
+        except Exception:
+            pass
+    extra = getattr(exc, "headers", None) or getattr(exc, "litellm_response_headers", None)
+    if isinstance(extra, dict) or hasattr(extra, "items"):
+        try:
+            headers.update({str(k).lower(): str(v) for k, v in extra.items()})
+        except Exception:
+            pass
+    return headers
+
+
+def _short(message: str, limit: int = 300) -> str:
+    message = " ".join(str(message).split())
+    return message if len(message) <= limit else message[: limit - 3] + "..."
+
+
+def classify_exception(exc: BaseException, model: str) -> BackendError:
+    """A litellm/openai exception as a retryable or permanent archon error."""
+    litellm = _import_litellm()
+    status = getattr(exc, "status_code", None)
+    try:
+        status = int(status) if status is not None else None
+    except (TypeError, ValueError):
+        status = None
+    name = type(exc).__name__
+    text = _short(f"{model}: {name}: {exc}")
+    ex = litellm.exceptions
+    if isinstance(exc, ex.RateLimitError) or status == 429:
+        retry_after = parse_retry_after(_headers_of(exc).get("retry-after"))
+        return RetryableBackendError(text, retry_after=retry_after, status=429)
+    if isinstance(exc, (ex.Timeout, ex.APIConnectionError, ex.InternalServerError,
+                        ex.ServiceUnavailableError, ex.BadGatewayError, ex.APIResponseValidationError)):
+        return RetryableBackendError(text, status=status)
+    if status is not None and (status >= 500 or status in (408, 409)):
+        return RetryableBackendError(text, status=status)
+    if isinstance(exc, ex.APIError) and status is None:
+        return RetryableBackendError(text)
+    if isinstance(exc, (ValueError, KeyError, TypeError)) and "json" in str(exc).lower():
+        return RetryableBackendError(text)  # an unreadable body: the next answer may be fine
+    return BackendError(text)
+
+
+class LiteLLMBackend:
+    """Calls one litellm model; one request per ``complete`` item, concurrently."""
+
+    batching = False
+
+    def __init__(self, spec: Any) -> None:
+        self._litellm = _import_litellm()
+        self.spec = spec
+        self.model = spec.model
+        self.api_base = spec.api_base
+        self.api_key_env = spec.api_key_env
+        self.timeout = float(spec.timeout)
+        self.supports_structured_output = self._supports_schema()
+
+    def _supports_schema(self) -> bool:
+        if self.model.startswith(("hosted_vllm/",)):
+            return True  # vLLM's server does guided decoding for json_schema
+        try:
+            return bool(self._litellm.supports_response_schema(model=self.model))
+        except Exception:
+            return False
+
+    def _api_key(self) -> str | None:
+        if self.api_key_env:
+            key = os.environ.get(self.api_key_env)
+            if not key:
+                raise BackendError(
+                    f"{self.model}: environment variable {self.api_key_env} is not set (it should hold the API key)"
+                )
+            return key
+        return _NO_KEY if self.api_base else None
+
+    def _response_format(self, rf: dict[str, Any] | None) -> dict[str, Any] | None:
+        if rf is None:
+            return None
+        if rf.get("type") in ("json_object", "json_schema", "text"):
+            return rf
+        # a bare JSON schema: wrap it in the OpenAI json_schema envelope
+        return {"type": "json_schema", "json_schema": {"name": "answer", "schema": rf, "strict": False}}
+
+    async def _one(self, req: CallRequest) -> CallResult:
+        kwargs: dict[str, Any] = dict(
+            model=self.model,
+            messages=req.message_dicts(),
+            temperature=req.temperature,
+            top_p=req.top_p,
+            max_tokens=req.max_tokens,
+            timeout=self.timeout,
+            max_retries=0,
+            num_retries=0,
+        )
+        if req.stop:
+            kwargs["stop"] = list(req.stop)
+        if req.seed is not None:
+            kwargs["seed"] = req.seed
+        if self.api_base:
+            kwargs["api_base"] = self.api_base
+        key = self._api_key()
+        if key is not None:
+            kwargs["api_key"] = key
+        rf = self._response_format(req.response_format) if self.supports_structured_output else None
+        if rf is not None:
+            kwargs["response_format"] = rf
+        t0 = time.perf_counter()
+        try:
+            resp = await self._litellm.acompletion(**kwargs)
+        except BackendError:
+            raise
+        except Exception as exc:
+            raise classify_exception(exc, self.model) from None
+        latency = time.perf_counter() - t0
+        try:
+            choice = resp.choices[0]
+            text = choice.message.content
+            finish = getattr(choice, "finish_reason", None)
+            usage = getattr(resp, "usage", None)
+            pt = int(getattr(usage, "prompt_tokens", 0) or 0)
+            ct = int(getattr(usage, "completion_tokens", 0) or 0)
+        except (AttributeError, IndexError, TypeError, ValueError) as exc:
+            raise RetryableBackendError(f"{self.model}: malformed response ({type(exc).__name__})") from None
+        if text is None:
+            raise RetryableBackendError(f"{self.model}: response without message content")
+        return CallResult(
+            text=str(text),
+            usage=Usage(prompt_tokens=pt, completion_tokens=ct),
+            latency=latency,
+            finish_reason=finish,
+        )
+
+    async def complete(self, requests: Sequence[CallRequest]) -> list[CallResult]:
+        # the client sends one request per call for non-batching backends; a longer batch is
+        # served one after another so a failure maps to exactly the requests it hit
+        return [await self._one(r) for r in requests]
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,119 @@
+"""``archon search``: search a space with Optuna under a budget and write the run directory.
+
+    archon search SPEC.yaml [--run-dir D] [--ray-address A] [--dry-run] [--trials N]
+                            [--parallel N] [--no-ray] [--fresh]
+
+Running the same command again resumes the search in its run directory. Ctrl-C stops cleanly
+(exit 130) and prints the command that resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+__all__ = ["register", "search_command"]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "search",
+        help="search a space of pipelines under a budget; writes best.yaml and a report",
+        description=(
+            "Search the space in SPEC.yaml with Optuna, evaluating trials as Ray tasks under the "
+            "spec's budgets. Re-running the same command resumes."
+        ),
+    )
+    p.add_argument("spec", metavar="SPEC.yaml", help="a search space spec (e.g. search_spaces/quickstart.yaml)")
+    p.add_argument("--run-dir", metavar="D", help="run directory (default: runs/<spec name>/)")
+    p.add_argument("--ray-address", metavar="A", help="join a Ray cluster: 'auto' or host:port (default: a private local Ray)")
+    p.add_argument("--dry-run", action="store_true", help="print the space size and the estimated cost; spend nothing")
+    p.add_argument("--trials", type=_positive_int, metavar="N", help="number of trials (overrides search.trials)")
+    p.add_argument("--parallel", type=_positive_int, metavar="N", help="trials in flight at once (overrides search.parallel)")
+    p.add_argument("--no-ray", action="store_true", help="evaluate in this process instead of Ray tasks (tiny runs)")
+    p.add_argument("--fresh", action="store_true", help="start a new study in the run directory (the call cache is kept)")
+    p.add_argument("--no-test", action="store_true", help="skip scoring the winner and the baselines on the test split")
+    p.add_argument("--quiet", action="store_true", help="no live display")
+    p.set_defaults(handler=search_command)
+
+
+def search_command(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from archon.search.driver import run_search
+
+    out = Console()
+    err = Console(stderr=True)
+    result = run_search(
+        args.spec,
+        run_dir=args.run_dir,
+        ray_address=args.ray_address,
+        dry_run=args.dry_run,
+        resume=not args.fresh,
+        progress=not args.quiet,
+        trials=args.trials,
+        parallel=args.parallel,
+        use_ray=not args.no_ray,
+        final_test=not args.no_test,
+        console=err,
+    )
+    if args.dry_run:
+        _print_estimate(out, result.estimate)
+        return 0
+    _print_summary(out, result)
+    return 130 if result.stopped == "interrupted" else 0
+
+
+def _print_estimate(out: Any, est: Any) -> None:
+    from rich.table import Table
+
+    table = Table(title="archon search --dry-run (nothing was spent)", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for k, v in est.rows():
+        table.add_row(k, v)
+    out.print(table)
+    for note in est.notes:
+        out.print(f"note: {note}")
+
+
+def _print_summary(out: Any, result: Any) -> None:
+    from archon.search.report import test_lines
+
+    trials = result.trials
+    counts: dict[str, int] = {}
+    for t in trials:
+        counts[t.status] = counts.get(t.status, 0) + 1
+    out.print(f"[bold]search finished[/]: {len(trials)} trials (" + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + ")")
+    if result.stopped:
+        out.print(f"stopped early: {result.stopped}")
+    if result.best is not None:
+        b = result.best
+        ci = f" [{b.ci[0]:.2f}, {b.ci[1]:.2f}]" if b.ci else ""
+        out.print(f"best: trial {b.number}, dev score {b.score:.3f}{ci} on {b.n} queries")
+        out.print("  " + ", ".join(f"{k}={v}" for k, v in b.params.items()))
+    if result.pareto:
+        out.print(f"Pareto front: trials {', '.join(str(s.number) for s in result.pareto)}")
+    if result.test:
+        for line in test_lines(result.test):
+            out.print(line)
+    spent = (result.ledger or {}).get("spent", {})
+    out.print(f"backend calls made: {result.calls_made}, answered by the cache: {result.calls_cached}; "
+              f"budget spent: {spent.get('calls', 0)} calls, {spent.get('tokens', 0)} tokens, ${spent.get('dollars', 0):.4f}; "
+              f"wall time {result.wall_time:.0f}s")
+    for name in ("best", "pareto", "leaderboard", "report"):
+        if name in result.outputs:
+            out.print(f"{name}: {result.outputs[name]}")
+    out.print(f"dashboard: optuna-dashboard {result.storage} --host 127.0.0.1")
+    if result.stopped == "interrupted":
+        out.print(f"resume with: {result.resume_command}")

@@ -1,0 +1,26 @@
+"""Importers: configs written for other systems -> archon pipeline specs.
+
+Only Archon's JSON configs for now (``archon import-archon``); see docs/archon-compat.md.
+"""
+
+from __future__ import annotations
+
+from archon.importers.archon_json import (
+    ArchonConfigError,
+    ImportIssue,
+    ImportResult,
+    convert_archon,
+    import_archon,
+    import_archon_file,
+    import_archon_text,
+)
+
+__all__ = [
+    "ArchonConfigError",
+    "ImportIssue",
+    "ImportResult",
+    "convert_archon",
+    "import_archon",
+    "import_archon_file",
+    "import_archon_text",
+]

@@ -1,0 +1,188 @@
+"""``load_pipeline``: a pipeline file, ready to answer queries from Python.
+
+Why a private event-loop thread for the synchronous methods: the client's connection pools and
+semaphores belong to one loop, so every synchronous ``run``/``run_batch`` goes to the same loop
+(and works inside Jupyter, where a loop is already running in the main thread). In async code
+use ``arun``/``arun_batch``; do not mix both on one ``LoadedPipeline``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Iterable, Sequence, TypeVar
+
+from archon.runtime.executor import Executor
+from archon.runtime.types import QueryResult
+
+__all__ = ["LoadedPipeline", "benchmark_hooks", "compile_spec_file", "load_pipeline"]
+
+T = TypeVar("T")
+
+
+class _LoopThread:
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="archon-pipeline-loop", daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Awaitable[T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()  # type: ignore[arg-type]
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()
+
+
+class LoadedPipeline:
+    """A compiled pipeline with its client. Use as a context manager or call :meth:`close`."""
+
+    def __init__(self, pipeline: Any, client: Any, *, path: str | None = None, **executor_options: Any) -> None:
+        self.pipeline = pipeline
+        self.client = client
+        self.path = path
+        self.executor = Executor(pipeline, client, **executor_options)
+        self._loop: _LoopThread | None = None
+        self._closed = False
+
+    @property
+    def spec(self) -> Any:
+        return self.pipeline.spec
+
+    async def arun_batch(
+        self,
+        queries: Iterable[str],
+        *,
+        trace: bool | None = None,
+        on_node: Callable[[str, int], None] | None = None,
+    ) -> list[QueryResult]:
+        return await self.executor.run_batch(list(queries), trace=trace, on_node=on_node)
+
+    async def arun(self, query: str, *, trace: bool | None = None) -> QueryResult:
+        return (await self.arun_batch([query], trace=trace))[0]
+
+    def run_batch(
+        self,
+        queries: Sequence[str],
+        *,
+        trace: bool | None = None,
+        on_node: Callable[[str, int], None] | None = None,
+    ) -> list[QueryResult]:
+        if self._closed:
+            raise RuntimeError("this pipeline was closed")
+        if self._loop is None:
+            self._loop = _LoopThread()
+        return self._loop.run(self.arun_batch(queries, trace=trace, on_node=on_node))
+
+    def run(self, query: str, *, trace: bool | None = None) -> QueryResult:
+        return self.run_batch([query], trace=trace)[0]
+
+    async def aclose(self) -> None:
+        self._closed = True
+        await self.client.aclose()
+        cache = getattr(self.client, "cache", None)
+        if cache is not None:
+            cache.close()
+
+    def close(self) -> None:
+        """Close the backends and the cache file (idempotent)."""
+        if self._closed and self._loop is None:
+            return
+        if self._loop is not None:
+            self._loop.run(self.aclose())
+            self._loop.stop()
+            self._loop = None
+        else:
+            self._closed = True
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                asyncio.run(self.aclose())
+            else:
+                raise RuntimeError("close() called from a running event loop: await aclose() instead")
+
+    def __enter__(self) -> LoadedPipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> LoadedPipeline:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def compile_spec_file(path: str | os.PathLike[str]) -> Any:
+    """Load, validate and compile a pipeline file (raises SpecError with every problem, each
+    naming file:line:col)."""
+    from archon.spec import load_spec_file
+    from archon.spec.validate import check_pipeline
+
+    _, pipeline = check_pipeline(load_spec_file(path))
+    return pipeline
+
+
+def _needs_benchmark(pipeline: Any) -> bool:
+    """Whether any node uses what a benchmark provides (shots, answer extraction, code-ness)."""
+    for node_id in pipeline.order:
+        comp = pipeline.graph.nodes[node_id]["component"]
+        if comp.type in ("vote", "unit_test") or (comp.type == "generate" and comp.few_shot > 0):
+            return True
+    return False
+
+
+def benchmark_hooks(pipeline: Any, base_dir: str | None) -> dict[str, Any]:
+    """Shots, extractor and task from the spec's ``benchmark:``, so a pipeline runs on new
+    inputs exactly as it ran when it was evaluated (few-shot examples, how vote reads answers,
+    whether unit_test executes code). Empty when the spec names no benchmark or nothing needs it.
+    """
+    bench_spec = getattr(pipeline.spec, "benchmark", None)
+    if bench_spec is None or not _needs_benchmark(pipeline):
+        return {}
+    from archon.benchmarks import load_benchmark
+    from archon.benchmarks.evaluate import shot_examples
+
+    bench = load_benchmark(bench_spec, base_dir=base_dir)
+    return {
+        "shots": shot_examples(bench, bench.splits().shots),
+        "extract": bench.extract,
+        "task": "code" if bench.kind == "code" else None,
+    }
+
+
+def load_pipeline(
+    path: str | os.PathLike[str],
+    *,
+    cache: str | os.PathLike[str] | bool | None = None,
+    fake: Any = None,
+    shots: Sequence[Any] | None = None,
+    extract: Callable[[str], str | None] | None = None,
+    task: str | None = None,
+    trace: bool = False,
+    use_benchmark: bool = True,
+) -> LoadedPipeline:
+    """Load a pipeline file (a resolved spec, e.g. a search's ``best.yaml``) for running.
+
+    ``cache``: a cache file path, ``False`` for no cache, ``None`` for the spec's setting or the
+    user-level default. ``fake``: serve every model with this fake backend or script (tests).
+    ``shots``/``extract``/``task``: see :class:`archon.runtime.Executor`; by default they come
+    from the spec's ``benchmark:`` when a node needs them (``use_benchmark=False`` to skip).
+    """
+    from archon.backends import Client
+
+    pipeline = compile_spec_file(path)
+    hooks = benchmark_hooks(pipeline, str(Path(path).resolve().parent)) if use_benchmark else {}
+    options: dict[str, Any] = {
+        "shots": shots if shots is not None else hooks.get("shots", ()),
+        "extract": extract or hooks.get("extract"),
+        "task": task or hooks.get("task"),
+        "trace": trace,
+    }
+    client_cache: Any = Path(cache) if isinstance(cache, os.PathLike) else cache
+    client = Client.from_spec(pipeline.spec, cache=client_cache, fake=fake)
+    return LoadedPipeline(pipeline, client, path=str(path), **options)

@@ -1,0 +1,674 @@
+"""The search driver: Optuna ask-and-tell from one process, evaluations dispatched as shards.
+
+One loop, whatever runs the shards (Ray tasks or the in-process loop):
+
+1. While fewer than ``search.parallel`` trials are in flight and the trial target is not met,
+   ``study.ask()`` a trial and let the space suggest a pipeline from it (define-by-run).
+2. Per-query budget: if the pipeline's static cost exceeds ``budget.per_query``, the trial is
+   never evaluated. It is told PRUNED with a constraint value > 0 (``Trial.set_constraint``)
+   and the reason as a user attribute: TPE puts infeasible trials in its "bad" group by their
+   violation, so it learns to avoid them; no accuracy is invented for it.
+3. Otherwise its first rung of dev records is split into shards; each shard reserves its static
+   worst case in the ledger before it is dispatched (a shard that does not fit waits for running
+   ones to settle; when nothing is running and it still does not fit, the search stops).
+4. When a rung's shards are back: report the rung's accuracy (single objective: Optuna's
+   successive-halving pruner decides; several objectives: our own rung rule), then either
+   dispatch the next rung or tell the trial COMPLETE / PRUNED.
+5. At the end, the best pipeline (and Pareto set) and the single-call baselines are scored on the
+   test split, and the run directory's report is written.
+
+The trial's number is in every shard's key and result, and results are counted once per key,
+so a retried task never counts twice; interrupted trials are re-run on resume (see rundir).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import os
+import random
+import shlex
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from archon.errors import InputError, SpecError
+from archon.search.fidelity import promote_multi_objective, rung_sizes
+from archon.search.ledger import BudgetLedger, Limits, Spend
+from archon.search.rundir import OWNER_KEY, STATUS_KEY, RunDir, open_storage, open_study, recover_interrupted, spec_fingerprint
+from archon.search.stats import wilson
+
+__all__ = ["SearchResult", "TrialSummary", "run_search", "DEFAULT_SHARD_SIZE"]
+
+#: Dev records per shard (one Ray task). Small enough to spread a rung over a cluster, large
+#: enough that a batch still keeps a vLLM engine busy.
+DEFAULT_SHARD_SIZE = 16
+
+
+@dataclass
+class TrialSummary:
+    number: int
+    status: str
+    params: dict[str, Any]
+    score: float | None = None
+    ci: tuple[float, float] | None = None
+    n: int = 0
+    cost: dict[str, Any] = field(default_factory=dict)  # per query, cache-independent
+    spent: dict[str, Any] = field(default_factory=dict)
+    reason: str | None = None
+    spec_data: dict[str, Any] | None = None
+    values: list[float] | None = None
+
+
+@dataclass
+class SearchResult:
+    run_dir: Path
+    storage: str
+    study_name: str
+    objectives: list[str]
+    trials: list[TrialSummary] = field(default_factory=list)
+    best: TrialSummary | None = None
+    pareto: list[TrialSummary] = field(default_factory=list)
+    stopped: str | None = None
+    ledger: dict[str, Any] = field(default_factory=dict)
+    calls_made: int = 0
+    calls_cached: int = 0
+    wall_time: float = 0.0
+    test: dict[str, Any] | None = None
+    estimate: Any = None
+    dashboard: str | None = None
+    resume_command: str = ""
+    outputs: dict[str, str] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _settings_spec(doc: Any) -> Any:
+    """The typed non-pipeline sections (models, benchmark, budget, search) of a space or pipeline."""
+    from archon.spec.validate import schema_diagnostics
+
+    placeholder = dataclasses.replace(doc, data={**doc.data, "pipeline": [[{"type": "vote"}]]}, is_space=False)
+    spec, diagnostics = schema_diagnostics(placeholder)
+    diagnostics = [d for d in diagnostics if not (d.message and "pipeline" in d.message and "layer" in d.message)]
+    if spec is None:
+        raise SpecError(diagnostics)
+    return spec
+
+
+def _absolute_benchmark(spec_data: dict[str, Any], base: Path) -> dict[str, Any]:
+    bench = spec_data.get("benchmark")
+    if isinstance(bench, dict) and bench.get("path") and not os.path.isabs(bench["path"]):
+        candidate = (base / bench["path"]).resolve()
+        if candidate.exists():
+            spec_data = copy.deepcopy(spec_data)
+            spec_data["benchmark"]["path"] = str(candidate)
+    return spec_data
+
+
+def _spec_data(spec: Any, base: Path) -> dict[str, Any]:
+    return _absolute_benchmark(spec.model_dump(mode="json"), base)
+
+
+def query_tokens(prompts: list[str]) -> int:
+    """A generous per-query prompt size estimate (about 3 characters a token, the longest query)."""
+    return max((len(p) // 3 + 1 for p in prompts), default=32)
+
+
+def per_query_violation(static: Any, budget: Any) -> tuple[float, str | None]:
+    """(constraint value, reason): the largest relative excess over a per-query limit."""
+    worst, reason = 0.0, None
+    checks = [
+        ("calls", static.calls, budget.calls, "calls"),
+        ("input_tokens", static.input_tokens, budget.input_tokens, "input tokens"),
+        ("output_tokens", static.output_tokens, budget.output_tokens, "output tokens"),
+        ("dollars", static.dollars, budget.dollars, "dollars"),
+    ]
+    for _, need, limit, label in checks:
+        if limit is None or need is None:
+            continue
+        if need > limit:
+            excess = (need - limit) / limit if limit else float(need)
+            if excess > worst:
+                worst = excess
+                shown = f"{need:.6f}" if label == "dollars" else str(need)
+                reason = f"needs {shown} {label} per query, over the per-query limit of {limit}"
+    return worst, reason
+
+
+def worst_case(static: Any) -> Spend:
+    return Spend(dollars=float(static.dollars or 0.0), tokens=int(static.input_tokens + static.output_tokens), calls=int(static.calls))
+
+
+def _first_value(dist: Any) -> Any:
+    from archon.search.samplers import _first
+
+    return _first(dist)
+
+
+def _wrap_first_point(sampler: Any) -> Any:
+    """Wrap ``sampler`` so the study's trial 0 takes every choice at its first value.
+
+    Spaces list their simplest setting first (the quickstart: the single-call greedy baseline),
+    so the search always evaluates it and the winner is never worse than it on dev.
+    """
+    import optuna
+
+    class FirstPointSampler(optuna.samplers.BaseSampler):
+        def __init__(self, base: Any) -> None:
+            self.base = base
+
+        def infer_relative_search_space(self, study: Any, trial: Any) -> Any:
+            return self.base.infer_relative_search_space(study, trial)
+
+        def sample_relative(self, study: Any, trial: Any, search_space: Any) -> Any:
+            if trial.number == 0:
+                return {}
+            return self.base.sample_relative(study, trial, search_space)
+
+        def sample_independent(self, study: Any, trial: Any, name: str, dist: Any) -> Any:
+            if trial.number == 0:
+                return _first_value(dist)
+            return self.base.sample_independent(study, trial, name, dist)
+
+        def before_trial(self, study: Any, trial: Any) -> None:
+            self.base.before_trial(study, trial)
+
+        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+            self.base.after_trial(study, trial, state, values)
+
+        def reseed_rng(self) -> None:
+            self.base.reseed_rng()
+
+    return FirstPointSampler(sampler)
+
+
+# ---------------------------------------------------------------------------- trial state
+
+
+@dataclass
+class _Run:
+    trial: Any
+    pipeline: Any
+    spec_data: dict[str, Any]
+    per_query: Spend
+    rung: int = 0
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    pending: dict[str, tuple[int, ...]] = field(default_factory=dict)  # shard key -> indices
+    waiting: bool = False
+    next_shard: int = 0
+    spent: dict[str, Any] = field(default_factory=dict)
+    logical: dict[str, Any] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+    rung_values: dict[int, list[float]] = field(default_factory=dict)
+
+
+def _add(into: dict[str, Any], more: dict[str, Any]) -> None:
+    for k, v in more.items():
+        into[k] = into.get(k, 0) + v
+
+
+class _Driver:
+    def __init__(self, **kw: Any) -> None:
+        self.__dict__.update(kw)
+        self.runs: dict[int, _Run] = {}
+        self.by_key: dict[str, int] = {}
+        self.seen_keys: set[str] = set()
+        self.stop_reason: str | None = None
+        self.asked = 0
+        self.totals_spent: dict[str, Any] = {}
+        self.durations: list[float] = []
+
+    # -------------------------------------------------------------- counting
+
+    def finished_count(self) -> int:
+        from optuna.trial import TrialState
+
+        n = 0
+        for t in self.study.get_trials(deepcopy=False):
+            if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
+                n += 1
+            elif t.state == TrialState.FAIL and t.user_attrs.get(STATUS_KEY) == "failed":
+                n += 1
+        return n
+
+    # -------------------------------------------------------------- asking
+
+    def ask_one(self) -> None:
+        from optuna.trial import TrialState
+
+        trial = self.study.ask()
+        self.asked += 1
+        self.study._storage.set_trial_system_attr(trial._trial_id, OWNER_KEY, f"{socket.gethostname()}:{os.getpid()}")
+        try:
+            pipeline = self.space.suggest(trial)
+        except SpecError as exc:
+            messages = "; ".join(d.message for d in exc.diagnostics)[:500]
+            if "per_query" in messages or "per-query" in messages:
+                # the space checks the per-query budget itself when it resolves a point
+                self._tell_infeasible(trial, "per_query_budget", 1.0, messages)
+            else:
+                self._tell_infeasible(trial, "valid", 1.0, "invalid architecture: " + messages)
+            return
+        spec = pipeline.spec
+        static = pipeline.static_cost(query_tokens=self.qtokens)
+        trial.set_user_attr("static_cost", {"calls": static.calls, "input_tokens": static.input_tokens,
+                                            "output_tokens": static.output_tokens, "dollars": static.dollars})
+        violation, reason = per_query_violation(static, self.settings.budget.per_query)
+        if reason is not None:
+            self._tell_infeasible(trial, "per_query_budget", violation, reason)
+            return
+        trial.set_constraint("per_query_budget", 0.0)
+        run = _Run(trial=trial, pipeline=pipeline, spec_data=_spec_data(spec, self.spec_dir), per_query=worst_case(static))
+        trial.set_user_attr("pipeline", run.spec_data["pipeline"])
+        self.runs[trial.number] = run
+        self.dispatch_rung(run)
+        del TrialState
+
+    def _tell_infeasible(self, trial: Any, name: str, violation: float, reason: str) -> None:
+        from optuna.trial import TrialState
+
+        trial.set_constraint(name, max(violation, 1e-9))
+        trial.set_user_attr(STATUS_KEY, "infeasible")
+        trial.set_user_attr("reason", reason)
+        self.study.tell(trial, state=TrialState.PRUNED)
+        self.emit("infeasible", trial.number, reason)
+
+    # -------------------------------------------------------------- dispatching
+
+    def rung_indices(self, rung: int) -> list[int]:
+        lo = self.rungs[rung - 1] if rung > 0 else 0
+        return list(range(lo, self.rungs[rung]))
+
+    def dispatch_rung(self, run: _Run) -> bool:
+        """Reserve and submit the shards of ``run``'s current rung; False if it has to wait."""
+        from archon.search.evaluation import ShardJob
+
+        indices = self.rung_indices(run.rung)
+        shards = [indices[i : i + self.shard_size] for i in range(0, len(indices), self.shard_size)] or [[]]
+        reserved: list[tuple[str, list[int]]] = []
+        for chunk in shards:
+            key = f"trial-{run.trial.number}/shard-{run.next_shard + len(reserved)}"
+            if self.ledger.reserve(key, run.per_query.scaled(len(chunk))) is None:
+                for k, _ in reserved:
+                    self.ledger.release(k)
+                run.waiting = True
+                return False
+            reserved.append((key, chunk))
+        run.waiting = False
+        run.next_shard += len(reserved)
+        for key, chunk in reserved:
+            job = ShardJob(
+                key=key, trial=run.trial.number, rung=run.rung, shard=int(key.rsplit("-", 1)[1]), split="dev",
+                indices=tuple(chunk), spec_data=run.spec_data, cache_path=self.cache_path,
+                preload=self.preload, sys_path=self.sys_path, trace=True,
+            )
+            run.pending[key] = tuple(chunk)
+            self.by_key[key] = run.trial.number
+            self.dispatcher.submit(job, self.task_opts)
+        return True
+
+    # -------------------------------------------------------------- results
+
+    def handle(self, res: Any) -> None:
+        from optuna.trial import TrialState
+
+        if res.key in self.seen_keys:
+            return  # a duplicate delivery (retried task): counted once already
+        self.seen_keys.add(res.key)
+        number = self.by_key.get(res.key, res.trial)
+        self.ledger.settle(res.key, Spend(float(res.spent.get("dollars", 0.0)), int(res.spent.get("tokens", 0)), int(res.spent.get("calls", 0))))
+        _add(self.totals_spent, res.spent)
+        run = self.runs.get(number)
+        if run is None or res.key not in run.pending:
+            return
+        del run.pending[res.key]
+        _add(run.spent, res.spent)
+        if res.error:
+            self.fail_run(run, "failed", res.error)
+            return
+        run.rows.extend(res.rows)
+        self.write_trace(run.trial.number, res)
+        if run.pending:
+            return
+        self.finish_rung(run)
+
+    def finish_rung(self, run: _Run) -> None:
+        from optuna.trial import TrialState
+
+        trial = run.trial
+        n = len(run.rows)
+        acc = sum(r["score"] for r in run.rows) / n if n else 0.0
+        logical: dict[str, Any] = {}
+        for r in run.rows:
+            _add(logical, r.get("cost", {}))
+        cost_pq = {k: v / n for k, v in logical.items()} if n else {}
+        cost_value = self.cost_value(cost_pq)
+        lo, hi = wilson(sum(r["score"] for r in run.rows), n)
+        trial.set_user_attr("dev_score", acc)
+        trial.set_user_attr("ci", [lo, hi])
+        trial.set_user_attr("n_queries", n)
+        trial.set_user_attr("cost_per_query", cost_pq)
+        trial.set_user_attr("spent", run.spent)
+        trial.set_user_attr("failed_queries", sum(1 for r in run.rows if r.get("status") != "ok"))
+        last = run.rung == len(self.rungs) - 1
+        multi = len(self.objectives) > 1
+        values = [acc, cost_value] if multi else [acc]
+        run.rung_values[n] = values
+        trial.set_user_attr("rungs", {str(k): v for k, v in run.rung_values.items()})
+        if last:
+            trial.set_user_attr(STATUS_KEY, "complete")
+            self.study.tell(trial, values if multi else acc)
+            self.runs.pop(trial.number, None)
+            self.durations.append(time.monotonic() - run.started)
+            self.emit("complete", trial.number, values)
+            return
+        if multi:
+            competitors = []
+            for t in self.study.get_trials(deepcopy=False):
+                if t.number == trial.number:
+                    continue
+                v = (t.user_attrs.get("rungs") or {}).get(str(n))
+                if v is not None:
+                    competitors.append(v)
+            promote = promote_multi_objective(values, competitors, factor=self.factor, signs=self.signs)
+        else:
+            trial.report(acc, step=n)
+            promote = not trial.should_prune()
+        if not promote:
+            trial.set_user_attr(STATUS_KEY, "pruned")
+            self.study.tell(trial, state=TrialState.PRUNED)
+            self.runs.pop(trial.number, None)
+            self.durations.append(time.monotonic() - run.started)
+            self.emit("pruned", trial.number, values)
+            return
+        run.rung += 1
+        self.dispatch_rung(run)
+
+    def cost_value(self, cost_pq: dict[str, Any]) -> float:
+        return float(cost_pq.get(self.cost_unit, 0.0))
+
+    def fail_run(self, run: _Run, status: str, reason: str) -> None:
+        from optuna.trial import TrialState
+
+        self.dispatcher.cancel(list(run.pending))
+        for key in list(run.pending):
+            self.seen_keys.add(key)
+        run.pending.clear()
+        run.trial.set_user_attr(STATUS_KEY, status)
+        run.trial.set_user_attr("reason", reason[:1000])
+        self.study.tell(run.trial, state=TrialState.FAIL)
+        self.runs.pop(run.trial.number, None)
+        self.emit(status, run.trial.number, reason)
+
+    def write_trace(self, number: int, res: Any) -> None:
+        import json
+
+        path = self.rundir.traces / f"trial-{number}.jsonl"
+        with path.open("a", encoding="utf-8") as fh:
+            for row in res.rows:
+                fh.write(json.dumps({"trial": number, "shard": res.key, "node": res.node, **row}, default=str) + "\n")
+
+    # -------------------------------------------------------------- the loop
+
+    def loop(self) -> None:
+        while True:
+            reason = self.ledger.exhausted()
+            if reason and self.stop_reason is None:
+                self.stop_reason = reason
+                for run in list(self.runs.values()):
+                    self.fail_run(run, "wall_time", reason)
+            # runs waiting for budget go first
+            for run in [r for r in self.runs.values() if r.waiting]:
+                if self.stop_reason is None:
+                    self.dispatch_rung(run)
+            while (
+                self.stop_reason is None
+                and sum(1 for r in self.runs.values()) < self.parallel
+                and self.finished_count() + len(self.runs) < self.target
+                and not any(r.waiting for r in self.runs.values())
+            ):
+                self.ask_one()
+            if self.dispatcher.in_flight() == 0:
+                waiting = [r for r in self.runs.values() if r.waiting]
+                if waiting:
+                    # nothing runs, so nothing will free budget: stop here
+                    self.stop_reason = self.stop_reason or "search budget reached: " + self._budget_text()
+                    for run in waiting:
+                        self.fail_run(run, "budget", self.stop_reason)
+                if not self.runs:
+                    break
+            for res in self.dispatcher.wait(timeout=0.5):
+                self.handle(res)
+            self.tick()
+
+    def _budget_text(self) -> str:
+        t = self.ledger.totals()
+        lim = self.ledger.limits
+        parts = []
+        if lim.dollars is not None:
+            parts.append(f"${t.spent.dollars:.4f} of ${lim.dollars}")
+        if lim.tokens is not None:
+            parts.append(f"{t.spent.tokens} of {lim.tokens} tokens")
+        if lim.calls is not None:
+            parts.append(f"{t.spent.calls} of {lim.calls} calls")
+        return ", ".join(parts) or "no room for the next evaluation"
+
+    def interrupt(self, status: str, reason: str) -> None:
+        for run in list(self.runs.values()):
+            self.fail_run(run, status, reason)
+
+
+# ---------------------------------------------------------------------------- entry point
+
+
+def run_search(
+    spec_path: str | os.PathLike[str],
+    *,
+    run_dir: str | os.PathLike[str] | None = None,
+    ray_address: str | None = None,
+    dry_run: bool = False,
+    resume: bool = True,
+    progress: bool = True,
+    trials: int | None = None,
+    parallel: int | None = None,
+    use_ray: bool = True,
+    fake: Any = None,
+    preload: tuple[str, ...] | list[str] = (),
+    task_resources: dict[str, float] | None = None,
+    shard_size: int | None = None,
+    final_test: bool = True,
+    num_cpus: int | None = None,
+    console: Any = None,
+    on_event: Callable[[str, int, Any], None] | None = None,
+) -> SearchResult:
+    """Search the space in ``spec_path``; see the module docstring and docs/search.md.
+
+    ``trials``/``parallel`` override the spec's ``search`` settings; ``resume=False`` starts a
+    fresh study (the call cache is kept). ``use_ray=False`` evaluates in this process (one event
+    loop, one client; ``fake`` then serves every model, for tests). ``preload`` names modules
+    every worker imports first (e.g. one that registers fake-model scripts).
+    """
+    import optuna
+
+    from archon.spec import load_spec_file
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    started = time.monotonic()
+    spec_path = Path(spec_path)
+    text = spec_path.read_text(encoding="utf-8") if spec_path.exists() else ""
+    doc = load_spec_file(spec_path)
+    settings = _settings_spec(doc)
+    if settings.benchmark is None:
+        raise InputError(f"{spec_path}:1:1: error: a search needs a 'benchmark:' section (which data defines a good answer)")
+    from archon.space import Space
+
+    space = Space.from_document(doc)
+    search = settings.search
+    n_trials = trials or search.trials
+    n_parallel = parallel or search.parallel
+    objectives = list(search.objectives)
+    directions = ["maximize" if o == "accuracy" else "minimize" for o in objectives]
+    rundir = RunDir.for_spec(spec_path, run_dir or search.run_dir)
+    env_preload = tuple(m for m in os.environ.get("ARCHON_PRELOAD", "").split(",") if m)
+    preload = tuple(preload) + env_preload
+
+    from archon.benchmarks import load_benchmark
+
+    spec_dir = spec_path.resolve().parent
+    bench_spec = settings.benchmark
+    if bench_spec.path and not os.path.isabs(bench_spec.path) and (spec_dir / bench_spec.path).exists():
+        bench_spec = bench_spec.model_copy(update={"path": str((spec_dir / bench_spec.path).resolve())})
+    benchmark = load_benchmark(bench_spec)
+    splits = benchmark.splits()
+    dev_prompts = [benchmark.prompt(r) for r in splits.dev]
+    qtokens = query_tokens(dev_prompts)
+    fid = search.fidelity
+    rungs = rung_sizes(len(splits.dev), min_queries=fid.min_queries, factor=fid.factor, enabled=fid.enabled)
+    resume_cmd = "archon search " + shlex.quote(str(spec_path)) + (f" --run-dir {shlex.quote(str(rundir.path))}" if run_dir else "")
+
+    if dry_run:
+        from archon.search.estimate import estimate_search
+
+        est = estimate_search(space, settings, n_trials=n_trials, rungs=rungs, factor=fid.factor,
+                              qtokens=qtokens, test_size=len(splits.test), seed=search.seed)
+        return SearchResult(run_dir=rundir.path, storage="", study_name="", objectives=objectives, estimate=est,
+                            resume_command=resume_cmd)
+
+    if not resume:
+        rundir.clear()
+    storage_url = search.storage or rundir.default_storage()
+    storage = open_storage(storage_url, rundir)
+    from archon.search.fidelity import make_pruner
+    from archon.search.samplers import make_sampler
+
+    sampler = make_sampler(search.sampler, seed=search.seed, n_objectives=len(objectives), parallel=n_parallel)
+    if search.sampler not in ("greedy", "grid"):
+        sampler = _wrap_first_point(sampler)
+    pruner = make_pruner(min_queries=rungs[0], factor=fid.factor) if len(objectives) == 1 and len(rungs) > 1 else optuna.pruners.NopPruner()
+    study_name = (settings.name or spec_path.stem)
+    study = open_study(storage=storage, study_name=study_name, directions=directions, sampler=sampler, pruner=pruner)
+    fingerprint = spec_fingerprint(text)
+    old = study.user_attrs.get("spec_fingerprint")
+    if old is None:
+        study.set_user_attr("spec_fingerprint", fingerprint)
+        study.set_user_attr("objectives", objectives)
+        study.set_user_attr("rungs", rungs)
+    elif old != fingerprint:
+        _say(console, progress, f"[yellow]note:[/] the spec changed since this study began; its trials are kept (use --fresh to start over)")
+    rerun = recover_interrupted(study)
+    if rerun:
+        _say(console, progress, f"resuming: {len(rerun)} interrupted trial(s) enqueued again: {rerun}")
+    rundir.write_meta(str(spec_path), fingerprint, storage_url)
+
+    ledger = BudgetLedger(rundir.ledger, Limits.from_spec(settings.budget.search))
+    cache_path = str(rundir.cache) if settings.cache is True else None
+    if use_ray:
+        from archon.search.dispatch import RayDispatcher
+
+        dispatcher: Any = RayDispatcher(address=ray_address, run_dir=rundir.path, num_cpus=num_cpus)
+        if dispatcher.dashboard_url:
+            _say(console, progress, f"Ray dashboard: {dispatcher.dashboard_url}")
+    else:
+        from archon.backends import Client
+        from archon.search.dispatch import InProcessDispatcher
+
+        client = Client.from_spec(settings, cache_path=cache_path, fake=fake)
+        dispatcher = InProcessDispatcher(client)
+    from archon.search.dispatch import task_options
+
+    task_opts = task_options(settings, task_resources=task_resources) if use_ray else {}
+    cost_unit = "dollars" if any(m.price is not None for m in settings.models.values()) else "tokens"
+    study.set_user_attr("cost_unit", cost_unit)
+
+    live = None
+    driver = _Driver(
+        study=study, space=space, settings=settings, ledger=ledger, dispatcher=dispatcher, rundir=rundir,
+        rungs=rungs, factor=fid.factor, objectives=objectives, signs=[1 if d == "maximize" else -1 for d in directions],
+        parallel=n_parallel, target=n_trials, shard_size=shard_size or DEFAULT_SHARD_SIZE, qtokens=qtokens,
+        cache_path=cache_path, preload=preload, sys_path=tuple(p for p in sys.path if p), task_opts=task_opts,
+        spec_dir=spec_dir, cost_unit=cost_unit, emit=lambda *a: None, tick=lambda: None,
+    )
+    if progress:
+        from archon.search.live import LiveDisplay
+
+        live = LiveDisplay(driver, console=console, title=f"archon search {spec_path.name}")
+        driver.emit = live.event
+        driver.tick = live.refresh
+    if on_event is not None:
+        base_emit = driver.emit
+
+        def emit(kind: str, number: int, data: Any) -> None:
+            base_emit(kind, number, data)
+            on_event(kind, number, data)
+
+        driver.emit = emit
+
+    result = SearchResult(run_dir=rundir.path, storage=storage_url, study_name=study_name, objectives=objectives,
+                          dashboard=getattr(dispatcher, "dashboard_url", None), resume_command=resume_cmd)
+    interrupted = False
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def _term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    if threading_main():
+        signal.signal(signal.SIGTERM, _term)
+    try:
+        if live is not None:
+            live.start()
+        try:
+            driver.loop()
+        except KeyboardInterrupt:
+            interrupted = True
+            driver.stop_reason = "interrupted"
+            driver.interrupt("interrupted", "stopped by the user (Ctrl-C)")
+        finally:
+            if live is not None:
+                live.stop()
+        result.stopped = driver.stop_reason
+        if final_test and not interrupted:
+            from archon.search.final import final_test as run_final
+
+            try:
+                result.test = run_final(driver, benchmark=benchmark, splits=splits, console=console, progress=progress)
+            except KeyboardInterrupt:
+                interrupted = True
+                result.stopped = "interrupted"
+    finally:
+        if threading_main():
+            signal.signal(signal.SIGTERM, previous)
+        dispatcher.close()
+        result.ledger = ledger.totals().to_dict()
+        ledger.close()
+    from archon.search.report import collect, write_report
+
+    collect(result, study)
+    result.calls_made = int(driver.totals_spent.get("calls", 0))
+    result.calls_cached = int(driver.totals_spent.get("cached_calls", 0))
+    result.wall_time = time.monotonic() - started
+    result.outputs = write_report(result, study, rundir, settings)
+    if interrupted:
+        _say(console, progress, f"interrupted. Resume with: {resume_cmd}")
+    return result
+
+
+def threading_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _say(console: Any, progress: bool, message: str) -> None:
+    if not progress:
+        return
+    if console is None:
+        from rich.console import Console
+
+        console = Console(stderr=True)
+    console.print(message)

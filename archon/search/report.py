@@ -1,0 +1,269 @@
+"""What a search leaves in its run directory: best.yaml, pareto/, leaderboard, plots, report.
+
+Everything here is rebuilt from the Optuna study (each trial's user attributes carry its status,
+dev score, interval, cost and resolved pipeline), so a report can be regenerated from the
+storage alone, and a resumed search rewrites it with every session's trials.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import csv
+import html
+import io
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+__all__ = ["collect", "summaries", "write_report"]
+
+_ORDER = {"complete": 0, "pruned": 1, "infeasible": 2, "failed": 3, "budget": 4, "wall_time": 4, "interrupted": 5}
+
+
+def summaries(study: Any) -> list[Any]:
+    from optuna.trial import TrialState
+
+    from archon.search.driver import TrialSummary
+
+    out = []
+    for t in study.get_trials(deepcopy=False):
+        if t.state in (TrialState.RUNNING, TrialState.WAITING):
+            continue
+        ua = t.user_attrs
+        status = ua.get("status") or t.state.name.lower()
+        ci = ua.get("ci")
+        out.append(
+            TrialSummary(
+                number=t.number,
+                status=status,
+                params=dict(t.params),
+                score=ua.get("dev_score"),
+                ci=tuple(ci) if ci else None,
+                n=int(ua.get("n_queries", 0)),
+                cost=dict(ua.get("cost_per_query") or {}),
+                spent=dict(ua.get("spent") or {}),
+                reason=ua.get("reason"),
+                spec_data=ua.get("pipeline"),
+                values=list(t.values) if t.values is not None else None,
+            )
+        )
+    out.sort(key=lambda s: (_ORDER.get(s.status, 9), -(s.score if s.score is not None else -1), s.number))
+    return out
+
+
+def collect(result: Any, study: Any) -> None:
+    """Fill ``result.trials``, ``result.best`` and ``result.pareto`` from the study."""
+    from optuna.trial import TrialState
+
+    result.trials = summaries(study)
+    by_number = {s.number: s for s in result.trials}
+    complete = [s for s in result.trials if s.status == "complete"]
+    if not complete:
+        return
+    if len(result.objectives) == 1:
+        result.best = max(complete, key=lambda s: (s.values[0] if s.values else -1, -s.number))
+    else:
+        try:
+            front = [t for t in study.best_trials if t.state == TrialState.COMPLETE]
+        except Exception:  # noqa: BLE001 - no feasible trial
+            front = []
+        result.pareto = sorted((by_number[t.number] for t in front if t.number in by_number), key=lambda s: (-(s.values or [0])[0], s.number))
+        result.best = result.pareto[0] if result.pareto else max(complete, key=lambda s: (s.values[0], -s.number))
+
+
+def _pipeline_spec(settings: Any, pipeline_data: dict[str, Any], run_dir: Path) -> Any:
+    from archon.spec.schema import Spec
+
+    data = settings.model_dump(mode="json")
+    data["pipeline"] = copy.deepcopy(pipeline_data)
+    data.pop("search", None)
+    bench = data.get("benchmark")
+    if isinstance(bench, dict) and bench.get("path") and os.path.isabs(bench["path"]):
+        bench["path"] = os.path.relpath(bench["path"], run_dir)
+    return Spec.model_validate(data)
+
+
+def _write_yaml(path: Path, settings: Any, pipeline_data: dict[str, Any], header: str) -> None:
+    from archon.spec import dump_yaml
+
+    spec = _pipeline_spec(settings, pipeline_data, path.parent)
+    path.write_text(header + dump_yaml(spec), encoding="utf-8")
+
+
+def _fmt_params(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in params.items())
+
+
+def _cost_text(cost: dict[str, Any]) -> str:
+    if not cost:
+        return ""
+    parts = [f"{cost.get('calls', 0):.1f} calls", f"{cost.get('tokens', 0):.0f} tok"]
+    if cost.get("dollars"):
+        parts.append(f"${cost['dollars']:.5f}")
+    return ", ".join(parts)
+
+
+def _leaderboard(trials: list[Any], path_md: Path, path_csv: Path) -> None:
+    header = ["trial", "status", "dev score", "95% CI", "n", "cost / query", "calls spent", "reason", "choices"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    with path_csv.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["trial", "status", "dev_score", "ci_low", "ci_high", "n_queries", "calls_per_query",
+                    "tokens_per_query", "dollars_per_query", "calls_spent", "cached_calls", "reason", "params"])
+        for s in trials:
+            score = f"{s.score:.3f}" if s.score is not None else ""
+            ci = f"[{s.ci[0]:.2f}, {s.ci[1]:.2f}]" if s.ci else ""
+            reason = (s.reason or "").replace("|", "/").replace("\n", " ")[:160]
+            lines.append(
+                f"| {s.number} | {s.status} | {score} | {ci} | {s.n or ''} | {_cost_text(s.cost)} | "
+                f"{s.spent.get('calls', '') if s.spent else ''} | {reason} | {_fmt_params(s.params).replace('|', '/')} |"
+            )
+            w.writerow([s.number, s.status, s.score if s.score is not None else "", s.ci[0] if s.ci else "",
+                        s.ci[1] if s.ci else "", s.n, s.cost.get("calls", ""), s.cost.get("tokens", ""),
+                        s.cost.get("dollars", ""), s.spent.get("calls", "") if s.spent else "",
+                        s.spent.get("cached_calls", "") if s.spent else "", s.reason or "", json.dumps(s.params)])
+    path_md.write_text("# Leaderboard\n\nEvery trial, best first. Dev scores are on the queries the trial reached "
+                       "(pruned trials stopped at a smaller rung). Costs are per query, counting cached calls as if "
+                       "paid (the architecture's cost, independent of the cache).\n\n" + "\n".join(lines) + "\n",
+                       encoding="utf-8")
+
+
+def _plots(study: Any, objectives: list[str], out: Path) -> dict[str, Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import optuna.visualization.matplotlib as ovm
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    made: dict[str, Path] = {}
+    jobs: list[tuple[str, Any]] = []
+    if len(objectives) == 1:
+        jobs.append(("history", lambda: ovm.plot_optimization_history(study)))
+        jobs.append(("importance", lambda: ovm.plot_param_importances(study)))
+    else:
+        jobs.append(("history", lambda: ovm.plot_optimization_history(study, target=lambda t: t.values[0], target_name="accuracy")))
+        jobs.append(("pareto", lambda: ovm.plot_pareto_front(study, target_names=objectives)))
+        jobs.append(("importance", lambda: ovm.plot_param_importances(study, target=lambda t: t.values[0], target_name="accuracy")))
+    for name, make in jobs:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ax = make()
+                fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
+                fig.set_size_inches(8, 5)
+                fig.tight_layout()
+                path = out / f"{name}.png"
+                fig.savefig(path, dpi=90)
+                plt.close(fig)
+                made[name] = path
+        except Exception:  # noqa: BLE001 - a plot that cannot be drawn (too few trials) is left out
+            plt.close("all")
+    return made
+
+
+def _html(result: Any, trials: list[Any], plots: dict[str, Path], settings: Any) -> str:
+    e = html.escape
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>archon search: {e(result.study_name)}</title>",
+             "<style>body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;font-size:13px}"
+             "td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}img{max-width:100%}</style></head><body>",
+             f"<h1>archon search: {e(result.study_name)}</h1>"]
+    best = result.best
+    parts.append("<h2>Summary</h2><ul>")
+    parts.append(f"<li>trials: {len(trials)} ({sum(1 for t in trials if t.status == 'complete')} complete, "
+                 f"{sum(1 for t in trials if t.status == 'pruned')} pruned, {sum(1 for t in trials if t.status == 'infeasible')} infeasible)</li>")
+    if best is not None:
+        parts.append(f"<li>best: trial {best.number}, dev score {best.score:.3f} [{best.ci[0]:.2f}, {best.ci[1]:.2f}] "
+                     f"on {best.n} queries; {e(_fmt_params(best.params))}</li>")
+    if result.stopped:
+        parts.append(f"<li>stopped: {e(result.stopped)}</li>")
+    led = result.ledger or {}
+    spent = led.get("spent", {})
+    parts.append(f"<li>spent: {spent.get('calls', 0)} calls, {spent.get('tokens', 0)} tokens, ${spent.get('dollars', 0):.4f}; "
+                 f"calls made {result.calls_made}, answered by the cache {result.calls_cached}</li></ul>")
+    if result.test:
+        parts.append("<h2>Test split</h2>" + e_test(result.test))
+    for name, path in plots.items():
+        data = base64.b64encode(path.read_bytes()).decode()
+        parts.append(f"<h2>{e(name)}</h2><img alt='{e(name)}' src='data:image/png;base64,{data}'>")
+    parts.append("<h2>Leaderboard</h2><table><tr><th>trial</th><th>status</th><th>dev score</th><th>95% CI</th><th>n</th>"
+                 "<th>cost / query</th><th>reason</th><th>choices</th></tr>")
+    for s in trials:
+        ci = f"[{s.ci[0]:.2f}, {s.ci[1]:.2f}]" if s.ci else ""
+        parts.append(f"<tr><td>{s.number}</td><td>{e(s.status)}</td><td>{'' if s.score is None else f'{s.score:.3f}'}</td>"
+                     f"<td>{ci}</td><td>{s.n or ''}</td><td>{e(_cost_text(s.cost))}</td><td>{e(s.reason or '')}</td>"
+                     f"<td>{e(_fmt_params(s.params))}</td></tr>")
+    parts.append("</table></body></html>")
+    return "".join(parts)
+
+
+def test_lines(test: dict[str, Any]) -> list[str]:
+    """The test comparison as plain lines (CLI summary, report)."""
+    if test.get("skipped") and not test.get("pipelines"):
+        return [f"test: skipped ({test['skipped']})"]
+    lines = []
+    base = test.get("baseline")
+    for p in test.get("pipelines", []):
+        s = p["test"]
+        line = f"trial {p['trial']}: test {s['accuracy']:.3f} [{s['ci'][0]:.2f}, {s['ci'][1]:.2f}] (n={s['n']})"
+        vs = p.get("vs_baseline")
+        if vs is not None and base is not None:
+            verdict = "significant" if vs["significant"] else "not significant"
+            line += (f"; vs baseline {vs['difference']:+.3f} ({vs['wins']} wins / {vs['losses']} losses, "
+                     f"{vs['method']} p={vs['p_value']:.3g}: {verdict} at 0.05)")
+        lines.append(line)
+    if base is not None:
+        s = base["test"]
+        lines.append(f"baseline ({base['model']}, one greedy call): test {s['accuracy']:.3f} [{s['ci'][0]:.2f}, {s['ci'][1]:.2f}]")
+    if test.get("skipped"):
+        lines.append(f"(partly skipped: {test['skipped']})")
+    return lines
+
+
+def e_test(test: dict[str, Any]) -> str:
+    return "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in test_lines(test)) + "</ul>"
+
+
+def write_report(result: Any, study: Any, rundir: Any, settings: Any) -> dict[str, str]:
+    """Write every output file; returns name -> path of what was written."""
+    out: dict[str, str] = {}
+    trials = result.trials or summaries(study)
+    path = rundir.path
+    if result.best is not None and result.best.spec_data:
+        header = (f"# Best pipeline of `archon search` (trial {result.best.number}, dev score {result.best.score:.3f}).\n"
+                  f"# Run it: archon run {path / 'best.yaml'} \"your question\"\n")
+        _write_yaml(path / "best.yaml", settings, result.best.spec_data, header)
+        out["best"] = str(path / "best.yaml")
+    if result.pareto:
+        pdir = rundir.pareto
+        pdir.mkdir(exist_ok=True)
+        for old in pdir.glob("*.yaml"):
+            old.unlink()
+        for s in result.pareto:
+            if not s.spec_data:
+                continue
+            header = f"# Pareto-optimal trial {s.number}: dev score {s.score:.3f}, cost/query {_cost_text(s.cost)}\n"
+            _write_yaml(pdir / f"trial-{s.number}.yaml", settings, s.spec_data, header)
+        out["pareto"] = str(pdir)
+    _leaderboard(trials, path / "leaderboard.md", path / "leaderboard.csv")
+    out["leaderboard"] = str(path / "leaderboard.md")
+    plots = _plots(study, result.objectives, rundir.plots) if trials else {}
+    out.update({f"plot_{k}": str(v) for k, v in plots.items()})
+    (path / "report.html").write_text(_html(result, trials, plots, settings), encoding="utf-8")
+    out["report"] = str(path / "report.html")
+    summary = {
+        "study": result.study_name, "storage": result.storage, "objectives": result.objectives,
+        "best": None if result.best is None else {"trial": result.best.number, "dev_score": result.best.score,
+                                                  "ci": result.best.ci, "params": result.best.params},
+        "pareto": [s.number for s in result.pareto], "stopped": result.stopped, "ledger": result.ledger,
+        "calls_made": result.calls_made, "calls_cached": result.calls_cached, "wall_time": result.wall_time,
+        "test": result.test, "trials": len(trials),
+    }
+    (path / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    out["summary"] = str(path / "summary.json")
+    return out

@@ -1,0 +1,81 @@
+"""Intervals and paired tests for comparing pipelines on the same records.
+
+Wilson score intervals for accuracies (well-behaved at small n and near 0 or 1); McNemar's exact
+test when every score is 0 or 1 (it looks only at the records where the two pipelines disagree);
+a paired bootstrap of the mean difference otherwise (partial-credit scorers).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from typing import Sequence
+
+__all__ = ["PairedTest", "mcnemar_exact", "paired_bootstrap", "paired_test", "wilson"]
+
+
+def wilson(successes: float, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95% Wilson interval for ``successes`` out of ``n`` (fractional successes allowed)."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Two-sided exact McNemar p-value: ``b`` records only A got right, ``c`` only B."""
+    n = b + c
+    if n == 0:
+        return 1.0
+    k = min(b, c)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def paired_bootstrap(a: Sequence[float], b: Sequence[float], *, rounds: int = 2000, seed: int = 0) -> float:
+    """Two-sided bootstrap p-value for mean(a) - mean(b) == 0 over paired records."""
+    diffs = [x - y for x, y in zip(a, b)]
+    n = len(diffs)
+    if n == 0:
+        return 1.0
+    observed = sum(diffs) / n
+    rng = random.Random(seed)
+    centred = [d - observed for d in diffs]
+    extreme = 0
+    for _ in range(rounds):
+        m = sum(centred[rng.randrange(n)] for _ in range(n)) / n
+        if abs(m) >= abs(observed) - 1e-12:
+            extreme += 1
+    return (extreme + 1) / (rounds + 1)
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    method: str
+    p_value: float
+    difference: float  # mean(a) - mean(b)
+    a_only: int  # records only a got right (binary scores)
+    b_only: int
+    n: int
+
+    @property
+    def significant(self) -> bool:
+        return self.p_value < 0.05
+
+
+def paired_test(a: Sequence[float], b: Sequence[float]) -> PairedTest:
+    """Compare two pipelines' per-record scores on the same records (same order)."""
+    if len(a) != len(b):
+        raise ValueError("paired scores must cover the same records")
+    n = len(a)
+    diff = (sum(a) - sum(b)) / n if n else 0.0
+    binary = all(x in (0.0, 1.0) for x in list(a) + list(b))
+    a_only = sum(1 for x, y in zip(a, b) if x > y)
+    b_only = sum(1 for x, y in zip(a, b) if y > x)
+    if binary:
+        return PairedTest("McNemar exact", mcnemar_exact(a_only, b_only), diff, a_only, b_only, n)
+    return PairedTest("paired bootstrap", paired_bootstrap(a, b), diff, a_only, b_only, n)

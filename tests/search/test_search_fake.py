@@ -1,0 +1,140 @@
+"""Whole searches on the scripted fake backend, in process (fast): outputs, budgets,
+infeasible architectures, Pareto fronts, determinism."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+
+from archon.search import run_search
+from archon.spec import load_spec_file, validate_pipeline
+
+
+def _search(path: Path, run_dir: Path, **kw):
+    kw.setdefault("use_ray", False)
+    kw.setdefault("progress", False)
+    return run_search(path, run_dir=run_dir, **kw)
+
+
+def _study(run_dir: Path, name: str = "fake-search") -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{run_dir / 'study.db'}")
+
+
+def test_search_writes_the_run_directory(space_file, tmp_path) -> None:
+    spec = space_file(trials=8, dev=24, test=12)
+    run = tmp_path / "run"
+    result = _search(spec, run)
+    assert result.best is not None and result.best.status == "complete"
+    # trial 0 is the space's first point (the single-call greedy baseline)
+    first = min(result.trials, key=lambda t: t.number)
+    assert first.params == {"samples": 1, "temperature": 0.0, "style": "Answer briefly.", "vote": True}
+    # the winner is never worse than the baseline on dev
+    assert result.best.score >= (first.score or 0.0)
+    # best.yaml is a plain pipeline that validates
+    best = validate_pipeline(load_spec_file(run / "best.yaml"))
+    assert best.pipeline.layers[0][0].type == "generate"
+    for name in ("leaderboard.md", "leaderboard.csv", "report.html", "summary.json", "plots/history.png"):
+        assert (run / name).exists(), name
+    rows = list(csv.DictReader((run / "leaderboard.csv").open()))
+    assert len(rows) == len(result.trials) == 8
+    html = (run / "report.html").read_text()
+    assert "data:image/png;base64," in html
+    traces = list((run / "traces").glob("trial-*.jsonl"))
+    assert traces and all(json.loads(line)["trial"] >= 0 for line in traces[0].read_text().splitlines())
+    # the test split: winner vs baseline, with a paired test
+    assert result.test is not None and result.test["baseline"]["model"] == "m"
+    assert "vs_baseline" in result.test["pipelines"][0]
+
+
+def test_infeasible_architectures_are_recorded_not_scored(space_file, tmp_path) -> None:
+    spec = space_file(trials=10, per_query_calls=3, max_samples=8, sampler="random")
+    run = tmp_path / "run"
+    result = _search(spec, run, final_test=False)
+    infeasible = [t for t in result.trials if t.status == "infeasible"]
+    assert infeasible, "the random sampler should hit samples > 3"
+    study = _study(run)
+    for s in infeasible:
+        assert s.params["samples"] > 3 and s.score is None and s.reason
+        t = study.trials[s.number]
+        assert t.state == optuna.trial.TrialState.PRUNED and t.values is None  # no invented score
+        assert max(t.constraints.values()) > 0  # the sampler sees it as infeasible
+        assert not (run / "traces" / f"trial-{s.number}.jsonl").exists()  # never evaluated
+    for s in result.trials:
+        if s.status in ("complete", "pruned"):
+            assert s.params["samples"] <= 3
+            assert all(v <= 0 for v in study.trials[s.number].constraints.values())
+
+
+def test_budget_holds_with_16_trials_in_parallel(space_file, tmp_path, monkeypatch) -> None:
+    log = tmp_path / "calls.log"
+    monkeypatch.setenv("ARCHON_TEST_CALL_LOG", str(log))
+    limit = 300
+    spec = space_file(trials=40, parallel=16, search_budget=f"{{calls: {limit}}}", per_query_calls=8, fidelity="false")
+    run = tmp_path / "run"
+    result = _search(spec, run, shard_size=4)
+    made = len(log.read_text().splitlines())
+    assert result.ledger["spent"]["calls"] <= limit
+    assert made <= limit  # every call that reached the backend, search and final test included
+    assert result.stopped and "budget" in result.stopped
+    done = [t for t in result.trials if t.status == "complete"]
+    assert done, "some trials complete before the budget runs out"
+    assert all(t.status in ("complete", "infeasible", "budget") for t in result.trials)
+
+
+def test_pareto_front_for_accuracy_and_cost(space_file, tmp_path) -> None:
+    spec = space_file(trials=12, objectives="[accuracy, cost]", sampler="nsga2", parallel=3)
+    run = tmp_path / "run"
+    result = _search(spec, run, final_test=False)
+    assert result.pareto
+    pts = [(s.values[0], s.values[1]) for s in result.pareto]
+    for a in pts:
+        for b in pts:
+            assert not (b[0] >= a[0] and b[1] <= a[1] and b != a), "a Pareto point is dominated"
+    files = sorted((run / "pareto").glob("trial-*.yaml"))
+    assert len(files) == len(result.pareto)
+    for f in files:
+        validate_pipeline(load_spec_file(f))
+    assert (run / "plots" / "pareto.png").exists()
+
+
+def test_same_seed_same_search(space_file, tmp_path) -> None:
+    spec = space_file(trials=8, parallel=1, seed=7)
+    a = _search(spec, tmp_path / "a", final_test=False)
+    b = _search(spec, tmp_path / "b", final_test=False)
+    key = lambda r: [(t.number, t.params, t.status, t.score) for t in sorted(r.trials, key=lambda t: t.number)]  # noqa: E731
+    assert key(a) == key(b)
+    c = _search(space_file(trials=8, parallel=1, seed=8), tmp_path / "c", final_test=False)
+    assert [t.params for t in sorted(c.trials, key=lambda t: t.number)] != [t.params for t in sorted(a.trials, key=lambda t: t.number)]
+
+
+@pytest.mark.parametrize("sampler", ["greedy", "grid", "random"])
+def test_other_samplers_run_a_search(space_file, tmp_path, sampler: str) -> None:
+    result = _search(space_file(trials=5, sampler=sampler, max_samples=3), tmp_path / "run", final_test=False)
+    assert len(result.trials) == 5
+    assert result.best is not None
+
+
+def test_dry_run_spends_nothing(space_file, tmp_path, capsys) -> None:
+    from archon.cli import main
+
+    spec = space_file(trials=10)
+    run = tmp_path / "run"
+    assert main(["search", str(spec), "--dry-run", "--run-dir", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "space size" in out and "32" in out  # 8 samples x 2 temperatures x 2 styles; vote on/off (duplicates folded?)
+    assert not (run / "study.db").exists() and not (run / "calls.sqlite").exists()
+
+
+def test_bad_spec_is_one_line_exit_2(tmp_path, capsys) -> None:
+    from archon.cli import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("pipeline:\n  - {type: generate, samples: {int: [1, 3]}}\nsearch: {sampler: annealing}\n")
+    assert main(["search", str(bad), "--no-ray"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and all(":" in line and "error" in line for line in err)
+    assert "Traceback" not in "\n".join(err)
