@@ -103,8 +103,8 @@ def check(p: Any, rep: Any) -> None:
             f"the final layer has {len(final)} nodes ({', '.join(final)}); it must have exactly one",
             "end with one fuse, rank (top_k: 1), select or vote node",
         )
-    else:
-        # all-used: only meaningful once the output is unambiguous
+    elif not any(f.rule == "has-inputs" for f in rep.findings):
+        # all-used: only meaningful once the output is unambiguous and every node is connected
         needed = {p.output} | p.ancestors(p.output)
         for node in p.order:
             if node not in needed:

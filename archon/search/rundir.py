@@ -43,8 +43,6 @@ __all__ = ["RunDir", "open_storage", "open_study", "recover_interrupted", "OWNER
 OWNER_KEY = "archon:owner"
 #: trial user attr: our status (complete, pruned, infeasible, failed, interrupted, budget)
 STATUS_KEY = "status"
-#: trial system attr set on a trial once it has been enqueued again
-REQUEUED_KEY = "archon:requeued"
 #: statuses that mean "stopped by us, not judged": these trials run again on resume
 RERUN_STATUSES = ("interrupted", "budget", "wall_time")
 
@@ -196,8 +194,11 @@ def recover_interrupted(study: Any) -> list[int]:
     from optuna.trial import TrialState
 
     storage = study._storage
+    trials = study.get_trials(deepcopy=False)
+    # a trial counts as enqueued again when some trial says it re-runs it
+    already = {t.user_attrs.get("rerun_of") for t in trials}
     requeued: list[int] = []
-    for t in study.get_trials(deepcopy=False):
+    for t in trials:
         if t.state == TrialState.RUNNING and _owner_gone(t):
             storage.set_trial_user_attr(t._trial_id, STATUS_KEY, "interrupted")
             storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
@@ -206,8 +207,7 @@ def recover_interrupted(study: Any) -> list[int]:
             rerun = True
         else:
             rerun = False
-        if rerun and not t.system_attrs.get(REQUEUED_KEY) and t.params:
+        if rerun and t.number not in already and t.params:
             study.enqueue_trial(dict(t.params), user_attrs={"rerun_of": t.number}, skip_if_exists=False)
-            storage.set_trial_system_attr(t._trial_id, REQUEUED_KEY, True)
             requeued.append(t.number)
     return requeued

@@ -22,7 +22,7 @@ from archon.errors import Diagnostic, SpecError
 from archon.spec.document import SpecDocument
 from archon.spec.schema import COMPONENT_TYPES, LOCAL_MODEL_NAME, Spec
 
-__all__ = ["check_pipeline", "check_space", "schema_diagnostics", "suggest", "validate_document", "validate_pipeline"]
+__all__ = ["check_pipeline", "check_space", "prompt_names", "schema_diagnostics", "suggest", "validate_document", "validate_pipeline"]
 
 Loc = tuple[Any, ...]
 
@@ -346,8 +346,17 @@ def _components(data: dict[str, Any]) -> typing.Iterator[tuple[Loc, dict[str, An
                     yield ("pipeline", i, j), component
 
 
+def prompt_names() -> list[str]:
+    """Names a spec's ``prompts:`` may override: the shipped templates (read from the package
+    data folder without importing the components layer)."""
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parent.parent / "components" / "prompts"
+    return sorted(p.stem for p in folder.glob("*.txt"))
+
+
 def _reference_diagnostics(doc: SpecDocument) -> list[Diagnostic]:
-    """Undefined model names and empty layers (checked on the raw data, beside pydantic)."""
+    """Undefined model names, unknown prompt names and empty layers (on the raw data)."""
     data = doc.data
     models = data.get("models")
     defined = [LOCAL_MODEL_NAME] + ([str(k) for k in models] if isinstance(models, dict) else [])
@@ -369,6 +378,14 @@ def _reference_diagnostics(doc: SpecDocument) -> list[Diagnostic]:
         if isinstance(component.get("models"), list):
             for k, name in enumerate(component["models"]):
                 check(name, path + ("models", k))
+    prompts = data.get("prompts")
+    known_prompts = prompt_names()
+    if isinstance(prompts, dict) and known_prompts:
+        for name in prompts:
+            if name not in known_prompts:
+                guess = suggest(name, known_prompts)
+                hint = f"did you mean '{guess}'?" if guess else f"prompt names: {', '.join(known_prompts)}"
+                out.append(doc.diagnostic(("prompts", name), f"unknown prompt name {_show(name)}", hint, key=True))
     layers = data.get("pipeline")
     if isinstance(layers, list):
         for i, layer in enumerate(layers):

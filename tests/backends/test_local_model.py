@@ -37,7 +37,7 @@ def test_seeded_sampling_is_deterministic_and_samples_differ() -> None:
 
 
 def test_cache_serves_the_second_run(tmp_path) -> None:
-    client = Client({}, cache=str(tmp_path / "c.sqlite")) if False else Client.from_spec(None, cache=tmp_path / "c.sqlite")
+    client = Client.from_spec(None, cache=tmp_path / "c.sqlite")
     try:
         reqs = [ask(client, temperature=0.7, sample_index=i, max_tokens=12) for i in range(2)]
         first = client.complete_sync(reqs)

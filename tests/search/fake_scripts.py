@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import time
 
 from archon.backends.base import CallRequest
 from archon.testing import ScriptedModel, default_text, register_script
@@ -21,11 +22,22 @@ from archon.testing import ScriptedModel, default_text, register_script
 _Q = re.compile(r"code word for item (\d+)")
 
 
+def request_digest(request: CallRequest) -> str:
+    """Everything that makes a call a different call (what the cache keys on, roughly)."""
+    return hashlib.sha256(
+        repr((request.model, request.messages, request.temperature, request.top_p, request.max_tokens,
+              request.stop, request.sample_index, request.seed)).encode()
+    ).hexdigest()[:20]
+
+
 def _log(request: CallRequest) -> None:
+    delay = float(os.environ.get("ARCHON_TEST_CALL_DELAY", "0") or 0)
+    if delay:
+        time.sleep(delay)
     path = os.environ.get("ARCHON_TEST_CALL_LOG")
     if path:
         with open(path, "a", encoding="utf-8") as fh:
-            fh.write(f"{request.model}\t{request.seed}\t{request.sample_index}\t{request.messages[-1][1][:60]!r}\n")
+            fh.write(f"{request_digest(request)}\t{os.getpid()}\n")
 
 
 def answer(request: CallRequest) -> str:

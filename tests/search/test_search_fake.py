@@ -125,7 +125,11 @@ def test_dry_run_spends_nothing(space_file, tmp_path, capsys) -> None:
     run = tmp_path / "run"
     assert main(["search", str(spec), "--dry-run", "--run-dir", str(run)]) == 0
     out = capsys.readouterr().out
-    assert "space size" in out and "32" in out  # 8 samples x 2 temperatures x 2 styles; vote on/off (duplicates folded?)
+    from archon.space import Space
+
+    expected = Space.from_document(load_spec_file(spec)).count().exact
+    assert expected and "space size" in out and f" {expected} " in out
+    assert "calls, expected (search)" in out
     assert not (run / "study.db").exists() and not (run / "calls.sqlite").exists()
 
 

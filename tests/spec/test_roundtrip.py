@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from archon.spec import dump_yaml, load_spec_text, schema_diagnostics
+from archon.spec.validate import prompt_names
 from archon.spec.schema import COMPONENT_TYPES, LOCAL_MODEL_NAME, Spec
 
 # Text as users may write it, including quoting hazards ("yes", "1e3", ": ", "#", newlines, unicode).
@@ -110,7 +111,7 @@ def specs(draw: st.DrawFn) -> Spec:
             "storage": TEXT,
             "fidelity": st.fixed_dictionaries({}, optional={"enabled": st.booleans(), "min_queries": POS, "factor": st.integers(2, 10)}),
         }),
-        "prompts": st.dictionaries(TEXT, TEXT, max_size=2),
+        "prompts": st.dictionaries(st.sampled_from(prompt_names() or ["x"]), TEXT, max_size=2),
         "cache": st.one_of(st.booleans(), TEXT),
     })))
     return Spec.model_validate(data, strict=True)
