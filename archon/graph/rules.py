@@ -147,7 +147,7 @@ def check(p: Any, rep: Any) -> None:
                     "critiques-used",
                     _path(p, node, "type"),
                     f"the critiques written by '{node}' are never used",
-                    "follow the critic with a rank or fuse (use_critiques stays true), with only filters in between",
+                    "follow the critic with a rank or fuse that uses critiques, with only filters in between",
                 )
 
     # context limits and budget need the static candidate counts

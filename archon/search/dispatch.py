@@ -159,8 +159,9 @@ class RayDispatcher:
         self._ray = ray
         self.max_retries = max_retries
         self.started = False
+        self.connected = False
         if ray.is_initialized():
-            ctx = None
+            ctx = None  # the caller's Ray: used as is, left as is
         elif address is None:
             ctx = ray.init(
                 address="local",
@@ -174,6 +175,7 @@ class RayDispatcher:
             self.started = True
         else:
             ctx = ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+            self.connected = True
         url = getattr(ctx, "dashboard_url", None) if ctx is not None else None
         self.dashboard_url = f"http://{url}" if url and not str(url).startswith("http") else url
         where = "private local Ray" if self.started else f"Ray cluster {address or '(already initialised)'}"
@@ -221,7 +223,8 @@ class RayDispatcher:
 
     def close(self) -> None:
         self.cancel()
-        if self.started:
+        if self.started or self.connected:
+            # stops the private runtime we started; for a cluster we joined, only disconnects
             self._ray.shutdown()
 
 

@@ -28,7 +28,12 @@ KINDS = ("int", "float", "categorical", "prefix", "optional", "one_of", "repeat"
 
 def same_param(a: Any, b: Any) -> bool:
     """Equality that keeps ``true`` and ``1`` apart (YAML and Optuna both distinguish them)."""
-    return isinstance(a, bool) == isinstance(b, bool) and a == b
+    if isinstance(a, bool) != isinstance(b, bool):
+        return False
+    if isinstance(a, float) or isinstance(b, float):
+        # suggest_float on a step grid may return 0.30000000000000004 for 0.3
+        return isinstance(a, (int, float)) and isinstance(b, (int, float)) and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    return a == b
 
 
 def is_scalar(value: Any) -> bool:
@@ -213,4 +218,5 @@ class Choice:
     path: tuple[Any, ...] = ()
 
     def describe(self) -> str:
-        return f"{self.name}: {self.kind} {self.domain.describe()}"
+        kind = "" if self.kind in ("int", "float", "categorical") else f"{self.kind} "
+        return f"{self.name}: {kind}{self.domain.describe()}"

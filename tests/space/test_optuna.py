@@ -104,3 +104,25 @@ space:
     assert err.value.point.reasons[0].startswith("critic-before-use")
     assert err.value.diagnostics[0].line == 5  # the rank's use_critiques in the space file
     study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+
+
+def test_when_on_a_float_grid_value_survives_optuna_rounding():
+    s = space_of(
+        """
+space:
+  - type: generate
+    temperature: {float: {low: 0.1, high: 0.7, step: 0.1}, name: t}
+    top_p: {choice: [0.5, 0.9], name: p, when: {t: [0.3, 0.7]}}
+  - {type: vote}
+"""
+    )
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    hits = 0
+    for _ in range(40):
+        trial = study.ask()
+        p = s.suggest(trial)
+        near = any(abs(trial.params["t"] - v) < 1e-9 for v in (0.3, 0.7))
+        assert ("p" in trial.params) == near
+        hits += near
+        study.tell(trial, p.component("generate1").temperature)
+    assert hits > 0

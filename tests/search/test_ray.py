@@ -1,0 +1,82 @@
+"""The Ray path for real: a search whose shards run as named Ray tasks on a simulated
+multi-node cluster (ray.cluster_utils.Cluster: a head with no CPUs for tasks and two worker
+nodes carrying a custom resource), and the private local runtime the CLI starts by default."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from archon.search.dispatch import ray_env
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+
+@pytest.fixture
+def cluster(monkeypatch):
+    ray_env()
+    import ray
+    from ray.cluster_utils import Cluster
+
+    temp = tempfile.mkdtemp(prefix="archon-rc-")
+    # the cluster helper writes its address file under RAY_TMPDIR: keep it out of the shared /tmp/ray
+    monkeypatch.setenv("RAY_TMPDIR", temp)
+    os.makedirs(os.path.join(temp, "ray"), exist_ok=True)
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "temp_dir": temp, "include_dashboard": True,
+                                                        "dashboard_host": "127.0.0.1", "dashboard_port": port})
+    workers = [c.add_node(num_cpus=1, resources={"archon_eval": 2}) for _ in range(2)]
+    c.wait_for_nodes()
+    yield c, workers
+    if ray.is_initialized():
+        ray.shutdown()
+    c.shutdown()
+
+
+def test_search_on_a_multi_node_cluster(space_file, tmp_path, cluster) -> None:
+    import ray
+
+    from archon.search import run_search
+
+    c, workers = cluster
+    c.connect()
+    spec = space_file(trials=6, parallel=2, dev=24, test=8)
+    run = tmp_path / "run"
+    result = run_search(spec, run_dir=run, ray_address=c.address, progress=False, preload=("fake_scripts",),
+                        task_resources={"archon_eval": 1}, shard_size=4)
+    assert result.best is not None and result.test is not None
+    # every shard ran on a worker node (the head offers no CPU and no archon_eval)
+    nodes = set()
+    for trace in (run / "traces").glob("trial-*.jsonl"):
+        for line in trace.read_text().splitlines():
+            nodes.add(json.loads(line)["node"])
+    worker_ids = {w.node_id for w in workers}
+    assert nodes and nodes <= worker_ids
+    assert len(nodes) == 2, "both worker nodes took shards"
+    # tasks carry names that say which trial and shard they are
+    from ray.util.state import list_tasks
+
+    names = {t.name for t in list_tasks(address=f"http://{c.webui_url}", limit=10_000)}
+    assert "trial-0/shard-0" in names and any(n.startswith("trial-1/shard-") for n in names)
+    assert ray.is_initialized()  # the caller's connection is left alone
+
+
+def test_private_local_runtime_on_loopback(space_file, tmp_path) -> None:
+    """The default path: a private Ray bound to 127.0.0.1, dashboard URL reported, shut down after."""
+    import ray
+
+    from archon.search import run_search
+
+    spec = space_file(trials=3, parallel=2, dev=8, test=4)
+    result = run_search(spec, run_dir=tmp_path / "r", progress=False, preload=("fake_scripts",), num_cpus=2)
+    assert result.dashboard and "127.0.0.1" in result.dashboard
+    assert len(result.trials) == 3
+    assert not ray.is_initialized()  # the runtime it started is gone
