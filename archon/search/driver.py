@@ -76,8 +76,9 @@ class SearchResult:
     pareto: list[TrialSummary] = field(default_factory=list)
     stopped: str | None = None
     ledger: dict[str, Any] = field(default_factory=dict)
-    calls_made: int = 0
+    calls_made: int = 0  # backend calls, search and final test
     calls_cached: int = 0
+    search_calls: dict[str, Any] = field(default_factory=dict)  # spend of the search proper (no test)
     wall_time: float = 0.0
     test: dict[str, Any] | None = None
     estimate: Any = None
@@ -632,6 +633,7 @@ def run_search(
             if live is not None:
                 live.stop()
         result.stopped = driver.stop_reason
+        result.search_calls = dict(driver.totals_spent)
         if final_test and not interrupted:
             from archon.search.final import final_test as run_final
 

@@ -448,13 +448,16 @@ def validate_pipeline(doc: SpecDocument) -> Spec:
     return check_pipeline(doc)[0]
 
 
-def check_space(doc: SpecDocument) -> tuple[Any, Any]:
+def check_space(doc: SpecDocument, *, max_points: int = 5_000, samples: int = 500) -> tuple[Any, Any]:
     """A space and its :class:`archon.space.CountResult`; a space without one valid pipeline is
-    an error, reported with the diagnostics of a sampled point so the user sees the cause."""
+    an error, reported with the diagnostics of a sampled point so the user sees the cause.
+
+    Validation counts exactly only up to ``max_points`` points and estimates beyond, so that
+    ``archon validate`` stays fast on large spaces; ``archon space`` asks for the exact count."""
     from archon.space import InvalidPoint, Space
 
     space = Space.from_document(doc)
-    count = space.count()
+    count = space.count(max_points=max_points, samples=samples)
     if count.exact == 0 or (count.exact is None and count.checked and not count.valid):
         example: list[Diagnostic] = []
         point = space.sample(0)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import sys
 import time
 
 from archon.backends.base import CallRequest
@@ -30,7 +31,21 @@ def request_digest(request: CallRequest) -> str:
     ).hexdigest()[:20]
 
 
+def _die_once() -> None:
+    """With ARCHON_TEST_DIE_ONCE=<path>: the first process to get here dies (a lost worker)."""
+    marker = os.environ.get("ARCHON_TEST_DIE_ONCE")
+    in_ray_worker = any("default_worker" in arg for arg in sys.argv)
+    if marker and in_ray_worker:
+        try:
+            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return
+        os.close(fd)
+        os._exit(17)
+
+
 def _log(request: CallRequest) -> None:
+    _die_once()
     delay = float(os.environ.get("ARCHON_TEST_CALL_DELAY", "0") or 0)
     if delay:
         time.sleep(delay)

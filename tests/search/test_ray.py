@@ -69,14 +69,23 @@ def test_search_on_a_multi_node_cluster(space_file, tmp_path, cluster) -> None:
     assert ray.is_initialized()  # the caller's connection is left alone
 
 
-def test_private_local_runtime_on_loopback(space_file, tmp_path) -> None:
-    """The default path: a private Ray bound to 127.0.0.1, dashboard URL reported, shut down after."""
+def test_private_local_runtime_on_loopback_survives_a_dead_worker(space_file, tmp_path, monkeypatch) -> None:
+    """The default path: a private Ray bound to 127.0.0.1, dashboard URL reported, shut down
+    after; a worker process that dies mid-task has its task retried, and nothing is lost or
+    counted twice."""
     import ray
 
     from archon.search import run_search
 
-    spec = space_file(trials=3, parallel=2, dev=8, test=4)
+    marker = tmp_path / "died"
+    monkeypatch.setenv("ARCHON_TEST_DIE_ONCE", str(marker))
+    spec = space_file(trials=3, parallel=2, dev=8, test=4, fidelity="false")
     result = run_search(spec, run_dir=tmp_path / "r", progress=False, preload=("fake_scripts",), num_cpus=2)
+    assert marker.exists(), "a worker died"
     assert result.dashboard and "127.0.0.1" in result.dashboard
     assert len(result.trials) == 3
+    assert all(t.status in ("complete", "infeasible") for t in result.trials)
+    for t in result.trials:
+        if t.status == "complete":
+            assert t.n == 8  # every query counted once
     assert not ray.is_initialized()  # the runtime it started is gone

