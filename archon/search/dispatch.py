@@ -35,6 +35,9 @@ RAY_ENV = {
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
     "RAY_AUTH_MODE": "disabled",
     "RAY_USAGE_STATS_ENABLED": "0",
+    # Ray runs workers at nice 15 by default; in a private runtime the workers *are* the search
+    # (model calls), so they run at normal priority like the driver.
+    "RAY_worker_niceness": "0",
 }
 
 

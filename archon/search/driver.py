@@ -224,6 +224,7 @@ class _Driver:
         self.asked = 0
         self.totals_spent: dict[str, Any] = {}
         self.durations: list[float] = []
+        self.first_number = len(self.study.get_trials(deepcopy=False))
 
     # -------------------------------------------------------------- counting
 
@@ -265,11 +266,43 @@ class _Driver:
             self._tell_infeasible(trial, "per_query_budget", violation, reason)
             return
         trial.set_constraint("per_query_budget", 0.0)
+        if self.reuse_duplicate(trial):
+            return
         run = _Run(trial=trial, pipeline=pipeline, spec_data=_spec_data(spec, self.spec_dir), per_query=worst_case(static))
         trial.set_user_attr("pipeline", run.spec_data["pipeline"])
         self.runs[trial.number] = run
         self.dispatch_rung(run)
         del TrialState
+
+    def reuse_duplicate(self, trial: Any) -> bool:
+        """A trial whose choices equal a finished trial's gets that trial's outcome without being
+        evaluated again (TPE proposes repeats in small spaces; the cache would answer every call,
+        but the work of running the pipeline would still be done)."""
+        from optuna.trial import TrialState
+
+        params = trial.params
+        for old in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+            if old.number == trial.number or old.params != params or "dev_score" not in old.user_attrs:
+                continue
+            if old.user_attrs.get("status") not in ("complete", "pruned"):
+                continue
+            for key in ("dev_score", "ci", "n_queries", "cost_per_query", "pipeline", "rungs", "failed_queries"):
+                if key in old.user_attrs:
+                    trial.set_user_attr(key, old.user_attrs[key])
+            trial.set_user_attr("spent", {"calls": 0})
+            trial.set_user_attr("reason", f"same choices as trial {old.number}: its result, not evaluated again")
+            trial.set_user_attr("duplicate_of", old.number)
+            status = old.user_attrs["status"]
+            trial.set_user_attr(STATUS_KEY, status)
+            if old.state == TrialState.COMPLETE:
+                self.study.tell(trial, list(old.values) if len(old.values) > 1 else old.values[0])
+            else:
+                for step, value in old.intermediate_values.items():
+                    trial.report(value, step)
+                self.study.tell(trial, state=TrialState.PRUNED)
+            self.emit(status, trial.number, list(old.values) if old.values else None)
+            return True
+        return False
 
     def _tell_infeasible(self, trial: Any, name: str, violation: float, reason: str) -> None:
         from optuna.trial import TrialState
@@ -461,8 +494,18 @@ class _Driver:
         return ", ".join(parts) or "no room for the next evaluation"
 
     def interrupt(self, status: str, reason: str) -> None:
+        from optuna.trial import TrialState
+
         for run in list(self.runs.values()):
             self.fail_run(run, status, reason)
+        # a trial asked when the interrupt arrived (before it was registered above)
+        me = f"{socket.gethostname()}:{os.getpid()}"
+        storage = self.study._storage
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            owner = t.system_attrs.get(OWNER_KEY)
+            if owner == me or (owner is None and t.number >= self.first_number):
+                storage.set_trial_user_attr(t._trial_id, STATUS_KEY, status)
+                storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
 
 
 # ---------------------------------------------------------------------------- entry point

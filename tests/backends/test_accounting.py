@@ -11,6 +11,10 @@ from archon.spec.schema import ModelSpec
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+# litellm imports provider modules lazily; one of them makes pydantic warn about a ReadOnly
+# TypedDict, which the suite's "warnings are errors" setting would turn into a failed call
+pytestmark = pytest.mark.filterwarnings("ignore:.*ReadOnly.*:UserWarning")
+
 
 def test_spec_price_wins_for_every_kind() -> None:
     price = {"input_per_mtok": 2.0, "output_per_mtok": 8.0}

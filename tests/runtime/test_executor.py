@@ -196,3 +196,28 @@ def test_cache_makes_a_rerun_free(tmp_path) -> None:
             assert fake.call_count == 0
             assert all(r.cost.calls == 0 and r.cost.cached_calls > 0 for r in results)
     assert answers[0] == answers[1]
+
+
+def test_auto_unit_tests_on_code_answers_execute_and_stay_within_the_static_count() -> None:
+    code = "```python\ndef add(a, b):\n    return a + b\n```"
+    tests = "```python\nassert add(1, 1) == 2\nassert add(0, 5) == 5\n```"
+    layers = [{"type": "generate", "model": "m1", "samples": 2}, {"type": "unit_test", "model": "m1", "num_tests": 2, "top_k": 1}]
+    results, _, _, pipeline = run(layers, queries=["write add"], responder=Smart(answers=lambda q, m, s: code, tests_text=tests))
+    (result,) = results
+    assert result.status == "ok", result.error
+    assert result.trace["notes"]["unit_test1"]["mode"] == "execute"
+    assert per_node_calls(result)["unit_test1"] == 1 < calls_for(pipeline.component("unit_test1"), 2)
+    assert result.trace["nodes"]["unit_test1"][0]["annotations"]["tests"]["pass_rate"] == 1.0
+
+
+def test_code_benchmark_makes_unit_tests_execute_as_the_static_model_counts() -> None:
+    layers = [{"type": "generate", "model": "m1", "samples": 2}, {"type": "unit_test", "model": "m1", "num_tests": 2}]
+    spec = make_spec(layers)
+    pipeline = make_pipeline(spec)
+    smart = Smart(tests_text="assert add(2, 2) == 4")
+    # plain code with no fence: only the benchmark says it is code
+    client, _ = make_client(spec, lambda r: "def add(a, b):\n    return a + b" if r.tag == "generate" else smart(r))
+    executor = Executor(pipeline, client, task="code", trace=True)
+    (result,) = asyncio.run(executor.run_batch(["write add"]))
+    assert per_node_calls(result)["unit_test1"] == calls_for(pipeline.component("unit_test1"), 2, code_task=True) == 1
+    assert result.candidates[0].annotations["tests"]["results"] == [True]

@@ -28,6 +28,21 @@ def _complete(run: Path) -> dict[int, tuple[dict, float]]:
     return {t.number: (dict(t.params), t.value) for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))}
 
 
+def _n_complete(run: Path) -> int:
+    """Completed trials, read with plain sqlite3: opening an Optuna storage while the search
+    process creates it would race with its schema setup."""
+    import sqlite3
+
+    db = run / "study.db"
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as con:
+            return int(con.execute("SELECT COUNT(*) FROM trials WHERE state = 'COMPLETE'").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
 def _cmd(spec: Path, run: Path) -> list[str]:
     return [sys.executable, "-m", "archon.cli", "search", str(spec), "--run-dir", str(run), "--no-ray", "--quiet", "--no-test"]
 
@@ -43,7 +58,7 @@ def test_sigkill_then_resume(space_file, tmp_path) -> None:
     proc = subprocess.Popen(_cmd(spec, run), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 240
-        while len(_complete(run)) < 3:
+        while _n_complete(run) < 3:
             assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
             assert time.monotonic() < deadline, "no trial completed in time"
             time.sleep(0.2)
@@ -81,3 +96,31 @@ def test_sigkill_then_resume(space_file, tmp_path) -> None:
     repeated = set(paid_before) & set(paid_after)
     assert len(repeated) <= 8, f"{len(repeated)} calls paid twice"
     assert len(set(paid_after)) == len(paid_after)  # and within one run, never twice
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(space_file, tmp_path) -> None:
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    spec = space_file(trials=30, parallel=2, dev=24)
+    run = tmp_path / "run"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), str(ROOT)]), ARCHON_PRELOAD="fake_scripts",
+               ARCHON_TEST_CALL_DELAY="0.02")
+    proc = subprocess.Popen(_cmd(spec, run), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while _n_complete(run) < 2:
+            assert proc.poll() is None, proc.stderr.read()[-2000:]
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err[-2000:]
+    assert "resume with: archon search" in out
+    assert "Traceback" not in err
+    assert (run / "leaderboard.md").exists()  # the report of what completed was written
+    study = optuna.load_study(study_name="fake-search", storage=f"sqlite:///{run / 'study.db'}")
+    assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
