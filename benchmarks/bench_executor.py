@@ -6,7 +6,9 @@ concurrency limit; its capacity is ``limit / latency`` calls per second (64 / 0.
 
 Rows:
   archon @ latency   N calls through Client (cache off, concurrency = the server's limit);
-                     achieved calls/s vs capacity (target: at least 90 %)
+                     achieved calls/s vs capacity (target: at least 90 %); once with a constant
+                     latency (the worst case: answers come back in synchronised bursts) and once
+                     with +-20 % jitter around the same mean
   ceilings @ 0 ms    the same server with no latency: raw httpx, raw litellm, and archon, each with
                      the same concurrency; the gap per call is archon's overhead on top of the
                      client library (wall time and this process's CPU time per call)
@@ -117,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--latency", type=float, default=0.5, help="server latency (s)")
     ap.add_argument("--limit", type=int, default=64, help="server concurrency limit = client concurrency")
     ap.add_argument("--zero-calls", type=int, default=1024, help="calls per zero-latency run")
+    ap.add_argument("--jitter", type=float, default=0.2, help="latency jitter of the second run (fraction)")
     a = ap.parse_args(argv)
     capacity = a.limit / a.latency
 
@@ -128,6 +131,15 @@ def main(argv: list[str] | None = None) -> int:
     main_row = Row(f"archon @ {a.latency * 1000:.0f} ms, limit {a.limit}", a.calls, wall, cpu, ok,
                    f"retries {m.retries}, server 429s {stats['rejected_over_limit']}, "
                    f"max in flight {stats['max_in_flight']}")
+    # the same with +-jitter on the latency (same mean, same capacity): with a constant latency
+    # every slot's answer arrives in the same burst wave after wave, and the client's CPU work per
+    # answer turns into queueing; real servers jitter, which spreads the waves out
+    with ServerProcess(latency=a.latency, max_concurrency=a.limit, retry_after=0.5, jitter=a.jitter) as srv:
+        wall, cpu, ok, client = asyncio.run(run_archon(srv.url, a.calls, a.limit, 10**8))
+        stats = srv.stats()
+    m = client.meter.snapshot()
+    jitter_row = Row(f"archon @ {a.latency * 1000:.0f}+-{a.jitter * 100:.0f}%", a.calls, wall, cpu, ok,
+                     f"retries {m.retries}, server 429s {stats['rejected_over_limit']}")
 
     rows: list[Row] = []
     with ServerProcess(latency=0.0) as srv:
@@ -141,13 +153,23 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(f"{'run':<28} {'calls':>6} {'ok':>6} {'wall s':>8} {'calls/s':>9} {'ms/call':>8} {'cpu ms/call':>11}")
-    for r in [main_row, *rows]:
+    for r in [main_row, jitter_row, *rows]:
         print(f"{r.name:<28} {r.calls:>6} {r.ok:>6} {r.wall:>8.2f} {r.rate:>9.1f} {r.wall_ms:>8.2f} {r.cpu_ms:>11.2f}")
     print()
     pct = 100 * main_row.rate / capacity
     verdict = "OK" if pct >= 90 else "BELOW TARGET"
     print(f"latency run: {main_row.rate:.1f} calls/s of capacity {capacity:.0f}/s = {pct:.1f} % "
           f"(target >= 90 %: {verdict}); {main_row.note}")
+    jpct = 100 * jitter_row.rate / capacity
+    print(f"with +-{a.jitter * 100:.0f} % latency jitter: {jitter_row.rate:.1f} calls/s = {jpct:.1f} % "
+          f"(target >= 90 %: {'OK' if jpct >= 90 else 'BELOW TARGET'}); {jitter_row.note}")
+    need = capacity * 0.9 * main_row.cpu_ms / 1000
+    print(f"  the client used {100 * main_row.cpu / main_row.wall:.0f} % of one core; 90 % of capacity needs "
+          f"~{100 * need:.0f} % at {main_row.cpu_ms:.1f} ms CPU per call (check the machine's load if below)")
+    try:
+        print(f"  load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    except OSError:
+        pass
     httpx_row, litellm_row, archon_row = rows
     print(f"zero-latency ceiling: archon {archon_row.rate:.0f} calls/s, litellm {litellm_row.rate:.0f}/s, "
           f"httpx {httpx_row.rate:.0f}/s")

@@ -154,11 +154,11 @@ class Client:
         ``cache=False`` or the spec's ``cache: false`` -> none;
         the spec's ``cache: <path>`` -> that file (the user scoped it);
         ``cache=<path>`` (alias ``cache_path=``) or a :class:`CallCache` -> that;
-        otherwise the user-level default (``$ARCHON_CACHE`` or ``~/.cache/archon/calls.sqlite``),
+        otherwise (``cache=None``, the default) the user-level default (``$ARCHON_CACHE`` or ``~/.cache/archon/calls.sqlite``),
         which never stores fake models' answers, so tests stay independent of each other.
         """
         if cache_path is not _UNSET and cache is None:
-            cache = cache_path if cache_path is not None else False
+            cache = cache_path  # None here too means "no explicit choice": the spec decides
         models: Mapping[str, ModelSpec]
         spec_cache: bool | str = True
         if spec is None:
@@ -262,13 +262,21 @@ class Client:
             elif st.error is not None:
                 results[i] = CallResult(text="", error=f"{type(st.error).__name__}: {st.error}")
             else:
-                keyed.append((i, st, cache_key(st.identity, r)))
+                try:
+                    keyed.append((i, st, cache_key(st.identity, r)))
+                except (TypeError, ValueError) as exc:  # e.g. a response_format that is not JSON
+                    results[i] = CallResult(text="", error=f"request cannot be encoded: {exc}")
 
         # cache
         use_cache = self.cache is not None
         if use_cache and keyed:
             cacheable = [k for (_, st, k) in keyed if self._cacheable(st)]
-            hits = await asyncio.to_thread(self.cache.get_many, cacheable) if cacheable else {}  # type: ignore[union-attr]
+            hits: dict[str, CallResult] = {}
+            if cacheable:
+                try:
+                    hits = await asyncio.to_thread(self.cache.get_many, cacheable)  # type: ignore[union-attr]
+                except Exception:  # an unreadable cache costs calls, never answers
+                    hits = {}
             rest = []
             for i, st, k in keyed:
                 hit = hits.get(k) if self._cacheable(st) else None

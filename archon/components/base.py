@@ -16,7 +16,7 @@ from archon.backends.accounting import Cost
 from archon.backends.base import CallRequest, CallResult, Usage
 from archon.components.parsing import default_extract
 from archon.components.prompting import PromptBook
-from archon.runtime.types import CallRecord, Candidate, QueryState, derive_seed
+from archon.components.types import CallRecord, Candidate, QueryState, derive_seed
 
 __all__ = [
     "ClientLike",

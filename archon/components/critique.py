@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from archon.components.base import Contract, NodeContext, build_messages, dispatch, input_candidates, make_request
-from archon.runtime.types import QueryState
+from archon.components.types import QueryState
 
 __all__ = ["CONTRACT", "calls", "run"]
 

@@ -20,7 +20,7 @@ from archon.components.base import (
     make_request,
     number_candidates,
 )
-from archon.runtime.types import Candidate, QueryState
+from archon.components.types import Candidate, QueryState
 
 __all__ = ["CONTRACT", "calls", "run"]
 

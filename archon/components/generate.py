@@ -16,7 +16,7 @@ import random
 from typing import Any, Sequence
 
 from archon.components.base import Contract, NodeContext, build_messages, dispatch, make_request
-from archon.runtime.types import Candidate, QueryState
+from archon.components.types import Candidate, QueryState
 
 __all__ = ["CONTRACT", "calls", "candidate_id", "choose_shots", "run"]
 

@@ -23,7 +23,7 @@ from archon.components.base import (
     number_candidates,
 )
 from archon.components.parsing import RANK_SCHEMA, parse_ranking
-from archon.runtime.types import QueryState
+from archon.components.types import QueryState
 
 __all__ = ["CONTRACT", "calls", "run"]
 

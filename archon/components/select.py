@@ -16,7 +16,7 @@ from typing import Any
 
 from archon.components.base import Contract, NodeContext, build_messages, dispatch, input_candidates, make_request
 from archon.components.parsing import SCORE_SCHEMA, parse_score
-from archon.runtime.types import Candidate, QueryState
+from archon.components.types import Candidate, QueryState
 
 __all__ = ["CONTRACT", "calls", "run"]
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from archon.components.base import Contract, NodeContext, build_messages, dispatch, input_candidates, make_request
 from archon.components.parsing import TESTS_SCHEMA, extract_code, parse_checks, parse_code_tests, parse_test_results
-from archon.runtime.types import Candidate, QueryState
+from archon.components.types import Candidate, QueryState
 
 __all__ = ["CONTRACT", "HARNESS", "calls", "is_code_query", "run", "run_code_tests"]
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from archon.components.base import Contract, NodeContext, build_messages, dispatch, input_candidates, make_request
 from archon.components.parsing import VERDICT_SCHEMA, parse_verdict
-from archon.runtime.types import Candidate, QueryState
+from archon.components.types import Candidate, QueryState
 
 __all__ = ["CONTRACT", "best_candidate", "calls", "run"]
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from archon.components.base import Contract, NodeContext, input_candidates
-from archon.runtime.types import Candidate, QueryState
+from archon.components.types import Candidate, QueryState
 
 __all__ = ["CONTRACT", "calls", "run", "tally"]
 

@@ -1,7 +1,7 @@
 """Running pipelines: the :class:`Executor` (a pipeline over a batch of queries, node by node)
 and :func:`load_pipeline` (a pipeline file ready to answer queries).
 
-The records in :mod:`archon.runtime.types` load eagerly (components build on them); the
+The records (defined in :mod:`archon.components.types`, a lower layer) load eagerly; the
 executor and the file loader load on first use, which keeps ``import archon.components`` free of
 an import cycle and ``import archon.runtime`` cheap.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from archon.runtime.types import CallRecord, Candidate, Cost, ParseFailure, QueryResult, QueryState, derive_seed
+from archon.components.types import CallRecord, Candidate, Cost, ParseFailure, QueryResult, QueryState, derive_seed
 
 if TYPE_CHECKING:
     from archon.runtime.api import LoadedPipeline, compile_spec_file, load_pipeline

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable, Sequence, TypeVar
 
 from archon.runtime.executor import Executor
-from archon.runtime.types import QueryResult
+from archon.components.types import QueryResult
 
 __all__ = ["LoadedPipeline", "benchmark_hooks", "compile_spec_file", "load_pipeline"]
 

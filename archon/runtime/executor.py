@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from archon.components import COMPONENTS, NodeContext, PromptBook, default_extract, input_candidates
 from archon.errors import ArchonError
-from archon.runtime.types import Candidate, QueryResult, QueryState
+from archon.components.types import Candidate, QueryResult, QueryState
 
 __all__ = ["Executor", "node_calls"]
 

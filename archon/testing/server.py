@@ -3,8 +3,8 @@
 It answers ``POST /v1/chat/completions`` and ``GET /v1/models`` like an OpenAI-compatible server,
 with deterministic answers (derived from a hash of the request, so different seeds or sample
 numbers give different texts) and usage fields, and it can emulate what real servers do under
-load: a fixed ``latency``, a concurrency limit (a request over it gets 429 with Retry-After at
-once), and scheduled faults (429, 500, 503, 400, hangs, malformed JSON bodies, truncated bodies,
+load: a ``latency`` (fixed, or varied by ``jitter``), a concurrency limit (a request over it
+gets 429 with Retry-After at once), and scheduled faults (429, 500, 503, 400, hangs, malformed JSON bodies, truncated bodies,
 dropped connections) by rate, by request number, or for the first N requests.
 
 Why hand-written HTTP on ``asyncio.start_server``: no extra dependency, HTTP/1.1 keep-alive, and
@@ -125,8 +125,10 @@ class _Core:
     """The server's state and request handling; runs inside one event loop."""
 
     def __init__(self, *, latency: float, max_concurrency: int | None, retry_after: float,
-                 faults: Sequence[Fault], seed: int, hang_seconds: float) -> None:
+                 faults: Sequence[Fault], seed: int, hang_seconds: float, jitter: float = 0.0) -> None:
         self.latency = latency
+        self.jitter = jitter
+        self.latency_rng = random.Random(seed + 1)
         self.max_concurrency = max_concurrency
         self.retry_after = retry_after
         self.faults = list(faults)
@@ -266,7 +268,10 @@ class _Core:
                 self._count("hang")
                 return False
             if self.latency:
-                await asyncio.sleep(self.latency)
+                delay = self.latency
+                if self.jitter:
+                    delay *= 1 + self.jitter * (2 * self.latency_rng.random() - 1)
+                await asyncio.sleep(delay)
             try:
                 body = json.loads(raw or b"{}")
                 if not isinstance(body, dict):
@@ -360,13 +365,13 @@ class TestServer:
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0,
                  max_concurrency: int | None = None, retry_after: float = 1.0,
                  faults: Iterable[Fault | dict[str, Any]] = (), seed: int = 0,
-                 hang_seconds: float = 3600.0) -> None:
+                 hang_seconds: float = 3600.0, jitter: float = 0.0) -> None:
         _check_loopback(host)
         self.host = host
         self.port = port
         self._core = _Core(latency=latency, max_concurrency=max_concurrency, retry_after=retry_after,
                            faults=[f if isinstance(f, Fault) else Fault.from_dict(f) for f in faults],
-                           seed=seed, hang_seconds=hang_seconds)
+                           seed=seed, hang_seconds=hang_seconds, jitter=jitter)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.AbstractServer | None = None
@@ -457,13 +462,13 @@ class ServerProcess:
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0,
                  max_concurrency: int | None = None, retry_after: float = 1.0,
                  faults: Iterable[Fault | dict[str, Any]] = (), seed: int = 0,
-                 hang_seconds: float = 3600.0, python: str | None = None) -> None:
+                 hang_seconds: float = 3600.0, jitter: float = 0.0, python: str | None = None) -> None:
         _check_loopback(host)
         self.host = host
         self.port = port
         args = [python or sys.executable, "-m", "archon.testing.server", "--host", host, "--port", str(port),
                 "--latency", str(latency), "--retry-after", str(retry_after), "--seed", str(seed),
-                "--hang-seconds", str(hang_seconds)]
+                "--hang-seconds", str(hang_seconds), "--jitter", str(jitter)]
         if max_concurrency is not None:
             args += ["--max-concurrency", str(max_concurrency)]
         fl = [asdict(f) if isinstance(f, Fault) else dict(f) for f in faults]
@@ -525,6 +530,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--host", default="127.0.0.1", help="a loopback address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
     p.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    p.add_argument("--jitter", type=float, default=0.0,
+                   help="latency varies uniformly by this fraction either way (0.2: 0.8x-1.2x)")
     p.add_argument("--max-concurrency", type=int, default=None, help="requests in flight before 429")
     p.add_argument("--retry-after", type=float, default=1.0, help="Retry-After sent with 429/503 (s)")
     p.add_argument("--faults", default="[]", help='JSON list, e.g. \'[{"kind": "500", "rate": 0.1}]\'')
@@ -537,8 +544,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if not 0 <= a.jitter < 1:
+        print("error: --jitter must be in [0, 1)", file=sys.stderr)
+        return 2
     core = _Core(latency=a.latency, max_concurrency=a.max_concurrency, retry_after=a.retry_after,
-                 faults=faults, seed=a.seed, hang_seconds=a.hang_seconds)
+                 faults=faults, seed=a.seed, hang_seconds=a.hang_seconds, jitter=a.jitter)
 
     async def serve() -> None:
         server = await asyncio.start_server(core.handle, a.host, a.port, backlog=1024)

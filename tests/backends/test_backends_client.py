@@ -314,3 +314,46 @@ def test_scripted_responses_reach_components() -> None:
         req(text="anything", model="local/smollm2"),
     ]))
     assert a.text == '{"ranking": [2, 1]}' and b.text == "greedy" and "(re: anything)" in c.text
+
+
+def test_warmup_runs_once_outside_call_timeouts() -> None:
+    class Loading(FakeBackend):
+        warmups = 0
+
+        async def warmup(self) -> None:
+            type(self).warmups += 1
+            await asyncio.sleep(0.2)  # longer than the call timeout below
+
+    fake = Loading(batching=True)
+    client = make(fake, timeout=0.1)
+    assert all(r.ok for r in run(client.complete([req(i) for i in range(3)])))
+    assert all(r.ok for r in run(client.complete([req(i) for i in range(3, 5)])))
+    assert Loading.warmups == 1 and fake.batch_sizes == [3, 2]
+
+
+def test_failed_warmup_fails_that_models_calls_only() -> None:
+    class Broken(FakeBackend):
+        async def warmup(self) -> None:
+            raise RuntimeError("no accelerator")
+
+    client = Client({"m": fake_spec(), "ok": fake_spec()}, cache=None,
+                    backends={"m": Broken(), "ok": FakeBackend()})
+    bad, good = run(client.complete([req(), req(model="ok")]))
+    assert not bad.ok and "no accelerator" in (bad.error or "") and good.ok
+
+
+def test_unreadable_cache_degrades_to_misses(tmp_path) -> None:
+    class Broken(CallCache):
+        def get_many(self, keys):
+            raise OSError("disk on fire")
+
+    fake = FakeBackend()
+    client = make(fake, cache=Broken(tmp_path / "c.sqlite"))
+    (r,) = run(client.complete([req()]))
+    assert r.ok and fake.call_count == 1
+
+
+def test_unencodable_request_is_an_error_result() -> None:
+    client = make(FakeBackend())
+    bad, good = run(client.complete([req(response_format={"x": object()}), req()]))
+    assert not bad.ok and "cannot be encoded" in (bad.error or "") and good.ok

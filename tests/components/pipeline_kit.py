@@ -13,7 +13,7 @@ from pydantic import TypeAdapter
 
 from archon.backends.base import CallRequest, CallResult
 from archon.components import COMPONENTS, NodeContext, PromptBook
-from archon.runtime.types import Candidate, QueryState
+from archon.components.types import Candidate, QueryState
 from archon.spec.schema import Component, ModelSpec, Spec
 from archon.testing.fake import FakeBackend
 

@@ -9,7 +9,7 @@ import pytest
 
 from archon.components import COMPONENTS, PromptBook
 from archon.components.generate import choose_shots
-from archon.runtime.types import derive_seed
+from archon.components.types import derive_seed
 from archon.testing.fake import Failure
 from pipeline_kit import Smart, last_user, seeded
 
