@@ -13,7 +13,7 @@ Rows:
                      the same concurrency; the gap per call is archon's overhead on top of the
                      client library (wall time and this process's CPU time per call)
 
-Usage: python benchmarks/bench_executor.py [--calls 1024] [--latency 0.5] [--limit 64]
+Usage: python benchmarks/bench_executor.py [--calls 2048] [--latency 0.5] [--limit 64]
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ async def run_httpx(url: str, n: int, concurrency: int) -> tuple[float, float, i
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--calls", type=int, default=1024, help="calls in the latency run")
+    ap.add_argument("--calls", type=int, default=2048, help="calls in each latency run")
     ap.add_argument("--latency", type=float, default=0.5, help="server latency (s)")
     ap.add_argument("--limit", type=int, default=64, help="server concurrency limit = client concurrency")
     ap.add_argument("--zero-calls", type=int, default=1024, help="calls per zero-latency run")

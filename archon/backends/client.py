@@ -8,6 +8,7 @@ configured model (built lazily, on first use), and gives every backend the same 
 - **seeds**: a request with ``seed=None`` gets ``seed = sample_index``. So sample *i* of a prompt
   is the same call (and cache entry) in every trial, samples of one prompt differ, and vLLM can
   serve samples ``i..i+n-1`` as one request with ``n`` samples (its child *k* uses seed+k).
+  At temperature 0 (greedy) seed and sample index are dropped: every sample is one call.
 - **concurrency**: at most ``ModelSpec.concurrency`` calls in flight per model (and never more
   than the backend's own ``max_concurrency``, e.g. 1 for the in-process SmolLM2).
 - **batching**: a backend with ``batching = True`` (vLLM) receives all of a model's requests of
@@ -45,6 +46,20 @@ if TYPE_CHECKING:
 __all__ = ["Client", "derive_seed", "local_model_spec"]
 
 _UNSET: Any = object()
+
+
+def _normalise(request: CallRequest) -> CallRequest:
+    """The request as it is keyed and sent.
+
+    At temperature 0 decoding is greedy: neither the seed nor the sample index can change the
+    output, so every sample of a greedy prompt is the same call (sent once, then served from the
+    cache or merged within the batch). Otherwise a missing seed is derived from the sample index.
+    """
+    if request.temperature == 0:
+        if request.sample_index == 0 and request.seed == 0:
+            return request
+        return replace(request, sample_index=0, seed=0)
+    return request if request.seed is not None else replace(request, seed=derive_seed(request))
 
 
 def derive_seed(request: CallRequest) -> int:
@@ -248,7 +263,7 @@ class Client:
 
     async def complete(self, requests: Sequence[CallRequest]) -> list[CallResult]:
         """One result per request, in order. Never raises for a single call's failure."""
-        reqs = [r if r.seed is not None else replace(r, seed=derive_seed(r)) for r in requests]
+        reqs = [_normalise(r) for r in requests]
         results: list[CallResult | None] = [None] * len(reqs)
 
         # route; unknown models and unbuildable backends fail right here

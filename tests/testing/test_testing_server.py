@@ -100,3 +100,9 @@ def test_cli_help() -> None:
     out = subprocess.run([sys.executable, "-m", "archon.testing.server", "--help"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "--max-concurrency" in out.stdout
+
+
+def test_latency_jitter_option() -> None:
+    with TestServer(latency=0.01, jitter=0.5) as srv:
+        assert all(chat(srv.url, seed=i).status_code == 200 for i in range(5))
+    assert main(["--jitter", "1.5"]) == 2
