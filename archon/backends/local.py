@@ -24,6 +24,7 @@ import asyncio
 import concurrent.futures
 import importlib.util
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -37,7 +38,27 @@ __all__ = ["LocalBackend", "embedded_model_path", "load_llama"]
 EMBEDDED_NAMES = ("smollm2", "smollm2-135m-instruct", "local/smollm2")
 _GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 N_CTX = int(os.environ.get("ARCHON_LOCAL_N_CTX", "2048"))
-N_THREADS = int(os.environ.get("ARCHON_LOCAL_THREADS", "2"))
+
+
+def _n_threads() -> int:
+    """Threads for llama.cpp. Its threads spin while they wait, so oversubscribing the cores
+    (two Ray workers with two threads each on two cores) slows every call tenfold. Order:
+    ``ARCHON_LOCAL_THREADS``; inside a Ray task, the CPUs Ray assigned to it; else the cores."""
+    env = os.environ.get("ARCHON_LOCAL_THREADS")
+    if env:
+        return max(1, int(env))
+    ray = sys.modules.get("ray")
+    if ray is not None:
+        try:
+            if ray.is_initialized():
+                ctx = ray.get_runtime_context()
+                if ctx.worker.mode == ray.WORKER_MODE:
+                    cpus = ctx.get_assigned_resources().get("CPU")
+                    if cpus:
+                        return max(1, int(cpus))
+        except Exception:  # noqa: BLE001 - any doubt: fall through to the core count
+            pass
+    return max(1, min(os.cpu_count() or 1, 8))
 
 _LLAMAS: dict[tuple[int, str], Any] = {}
 _LOAD_LOCK = threading.Lock()
@@ -113,7 +134,10 @@ def load_llama(path: Path) -> Any:
 
                 llama_lib.llama_model_default_params = params_without_extra_buffers
             try:
-                llm = Llama(model_path=str(path), n_ctx=N_CTX, n_threads=N_THREADS, verbose=False)
+                threads = _n_threads()
+                # n_threads_batch defaults to every core: two workers would then oversubscribe
+                # the CPU during prompt processing, and spinning threads slow calls ~30x.
+                llm = Llama(model_path=str(path), n_ctx=N_CTX, n_threads=threads, n_threads_batch=threads, verbose=False)
             finally:
                 llama_lib.llama_model_default_params = original
             _LLAMAS[key] = llm
