@@ -15,7 +15,7 @@ import copy
 from typing import Any
 
 from archon.search.ledger import Spend
-from archon.search.stats import paired_test, wilson
+from archon.search.stats import paired_test, preference, wilson
 
 __all__ = ["baseline_specs", "final_test", "evaluate_all"]
 
@@ -118,7 +118,7 @@ def final_test(driver: Any, *, benchmark: Any, splits: Any, console: Any = None,
     if not complete or not splits.test:
         return None
     if len(driver.objectives) == 1:
-        best = max(complete, key=lambda t: (t.values[0], -t.number))
+        best = max(complete, key=lambda t: preference(t.values[0], t.user_attrs.get("cost_per_query"), t.number))
         chosen = [best]
     else:
         front = study.best_trials

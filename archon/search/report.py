@@ -64,7 +64,9 @@ def collect(result: Any, study: Any) -> None:
     if not complete:
         return
     if len(result.objectives) == 1:
-        result.best = max(complete, key=lambda s: (s.values[0] if s.values else -1, -s.number))
+        from archon.search.stats import preference
+
+        result.best = max(complete, key=lambda s: preference(s.values[0] if s.values else -1, s.cost, s.number))
     else:
         try:
             front = [t for t in study.best_trials if t.state == TrialState.COMPLETE]

@@ -79,3 +79,12 @@ def paired_test(a: Sequence[float], b: Sequence[float]) -> PairedTest:
     if binary:
         return PairedTest("McNemar exact", mcnemar_exact(a_only, b_only), diff, a_only, b_only, n)
     return PairedTest("paired bootstrap", paired_bootstrap(a, b), diff, a_only, b_only, n)
+
+
+def preference(score: float, cost_per_query: dict | None, number: int) -> tuple[float, float, float, int]:
+    """Sort key (higher is better) for choosing the best of single-objective trials: the dev
+    score first; among equal scores the cheaper architecture (fewer calls, then fewer tokens per
+    query, counting cached calls as paid); then the earlier trial. So a tie between one greedy
+    call and three identical greedy samples goes to the single call."""
+    cost = cost_per_query or {}
+    return (score, -float(cost.get("calls", 0.0)), -float(cost.get("tokens", 0.0)), -number)
