@@ -25,6 +25,7 @@ configured model (built lazily, on first use), and gives every backend the same 
 from __future__ import annotations
 
 import asyncio
+import collections
 import math
 import random
 import threading
@@ -342,12 +343,17 @@ class Client:
             self._sem_loop = loop
         sem = self._sems.get(st.name)
         if sem is None:
-            limit = st.spec.concurrency
-            backend_limit = getattr(st.backend, "max_concurrency", None)
-            if backend_limit:
-                limit = min(limit, int(backend_limit))
-            sem = self._sems[st.name] = asyncio.Semaphore(max(1, limit))
+            sem = self._sems[st.name] = asyncio.Semaphore(self._limit(st))
         return sem
+
+    @staticmethod
+    def _limit(st: _ModelState) -> int:
+        """Calls of this model in flight at once: the spec's concurrency, within the backend's own limit."""
+        limit = st.spec.concurrency
+        backend_limit = getattr(st.backend, "max_concurrency", None)
+        if backend_limit:
+            limit = min(limit, int(backend_limit))
+        return max(1, limit)
 
     async def _run_model(
         self,
@@ -372,13 +378,28 @@ class Client:
             await self._store(st, [(k, r) for (_, k), r in zip(items, res)])
             return
 
-        async def one(i: int, key: str) -> None:
-            async with sem:
-                (r,) = await self._attempts(st, [reqs[i]], timeout=st.spec.timeout)
-            results[i] = r
-            await self._store(st, [(key, r)])
+        # A pool of workers, one per slot, each taking the next request the moment its call
+        # returns: the next request starts in the same event-loop step that finished the last one.
+        # (One task per request waiting on the semaphore would instead be woken at the back of
+        # the ready queue, behind every other answer of a burst, so a burst of answers would come
+        # back as a burst of new requests, wave after wave.) Cache writes run beside the calls.
+        todo = collections.deque(items)
+        stores: list[asyncio.Task[None]] = []
 
-        await asyncio.gather(*(one(i, k) for i, k in items))
+        async def worker() -> None:
+            while todo:
+                i, key = todo.popleft()
+                async with sem:
+                    (r,) = await self._attempts(st, [reqs[i]], timeout=st.spec.timeout)
+                results[i] = r
+                if self.cache is not None and r.ok:
+                    stores.append(asyncio.ensure_future(self._store(st, [(key, r)])))
+
+        try:
+            await asyncio.gather(*(worker() for _ in range(min(len(items), self._limit(st)))))
+        finally:
+            if stores:
+                await asyncio.gather(*stores, return_exceptions=True)
 
     async def _warm(self, st: _ModelState) -> bool:
         """Let a backend that loads a model (vLLM) finish loading before any call timeout runs."""
@@ -411,7 +432,10 @@ class Client:
         while True:
             t0 = time.perf_counter()
             try:
-                res = await asyncio.wait_for(st.backend.complete(batch), timeout=timeout)
+                # asyncio.timeout, not wait_for: wait_for (Python 3.11) runs the call as a new task,
+                # which adds a trip through the back of the event loop's ready queue per call
+                async with asyncio.timeout(timeout):
+                    res = await st.backend.complete(batch)
                 if len(res) != len(batch):
                     raise BackendError(f"backend returned {len(res)} results for {len(batch)} requests")
                 elapsed = time.perf_counter() - t0

@@ -119,10 +119,21 @@ class InProcessDispatcher:
 
     def close(self) -> None:
         self.cancel()
-        try:
+
+        async def drain() -> None:
+            # let cancelled shards unwind (their pending calls included) before the loop stops,
+            # so nothing is destroyed while pending
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             aclose = getattr(self.client, "aclose", None)
             if aclose is not None:
-                asyncio.run_coroutine_threadsafe(aclose(), self._loop).result(timeout=30)
+                await aclose()
+            await self._loop.shutdown_asyncgens()
+
+        try:
+            asyncio.run_coroutine_threadsafe(drain(), self._loop).result(timeout=30)
         except Exception:  # noqa: BLE001 - closing is best effort
             pass
         self._loop.call_soon_threadsafe(self._loop.stop)

@@ -221,6 +221,7 @@ class _Driver:
         self.by_key: dict[str, int] = {}
         self.seen_keys: set[str] = set()
         self.stop_reason: str | None = None
+        self.stop_requested = False  # set by the Ctrl-C / SIGTERM handler; acted on between steps
         self.asked = 0
         self.totals_spent: dict[str, Any] = {}
         self.durations: list[float] = []
@@ -456,6 +457,10 @@ class _Driver:
 
     def loop(self) -> None:
         while True:
+            # A signal only sets a flag; the loop stops here, between storage writes, so an
+            # interrupt never lands inside an Optuna commit.
+            if self.stop_requested:
+                raise KeyboardInterrupt
             reason = self.ledger.exhausted()
             if reason and self.stop_reason is None:
                 self.stop_reason = reason
@@ -660,19 +665,28 @@ def run_search(
     result = SearchResult(run_dir=rundir.path, storage=storage_url, study_name=study_name, objectives=objectives,
                           dashboard=getattr(dispatcher, "dashboard_url", None), resume_command=resume_cmd)
     interrupted = False
-    previous = signal.getsignal(signal.SIGTERM)
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    in_loop = [True]
 
-    def _term(signum: int, frame: Any) -> None:
+    def _stop(signum: int, frame: Any) -> None:
+        # First signal during the search loop: ask the loop to stop at its next safe point.
+        # A second one (or one outside the loop) interrupts at once.
+        if in_loop[0] and not driver.stop_requested:
+            driver.stop_requested = True
+            return
         raise KeyboardInterrupt
 
     if threading_main():
-        signal.signal(signal.SIGTERM, _term)
+        for sig in previous:
+            signal.signal(sig, _stop)
     try:
         if live is not None:
             live.start()
         try:
             driver.loop()
+            in_loop[0] = False
         except KeyboardInterrupt:
+            in_loop[0] = False
             interrupted = True
             driver.stop_reason = "interrupted"
             driver.interrupt("interrupted", "stopped by the user (Ctrl-C)")
@@ -691,7 +705,8 @@ def run_search(
                 result.stopped = "interrupted"
     finally:
         if threading_main():
-            signal.signal(signal.SIGTERM, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         dispatcher.close()
         result.ledger = ledger.totals().to_dict()
         ledger.close()
