@@ -382,24 +382,21 @@ class Client:
         # returns: the next request starts in the same event-loop step that finished the last one.
         # (One task per request waiting on the semaphore would instead be woken at the back of
         # the ready queue, behind every other answer of a burst, so a burst of answers would come
-        # back as a burst of new requests, wave after wave.) Cache writes run beside the calls.
+        # back as a burst of new requests, wave after wave.)
+        # A slot is held until the answer is in the cache: so at any moment at most
+        # `concurrency` paid answers are not yet stored, and a crash can lose no more than that.
         todo = collections.deque(items)
-        stores: list[asyncio.Task[None]] = []
 
         async def worker() -> None:
             while todo:
                 i, key = todo.popleft()
                 async with sem:
                     (r,) = await self._attempts(st, [reqs[i]], timeout=st.spec.timeout)
-                results[i] = r
-                if self.cache is not None and r.ok:
-                    stores.append(asyncio.ensure_future(self._store(st, [(key, r)])))
+                    results[i] = r
+                    if self.cache is not None and r.ok:
+                        await self._store(st, [(key, r)])
 
-        try:
-            await asyncio.gather(*(worker() for _ in range(min(len(items), self._limit(st)))))
-        finally:
-            if stores:
-                await asyncio.gather(*stores, return_exceptions=True)
+        await asyncio.gather(*(worker() for _ in range(min(len(items), self._limit(st)))))
 
     async def _warm(self, st: _ModelState) -> bool:
         """Let a backend that loads a model (vLLM) finish loading before any call timeout runs."""
