@@ -243,8 +243,8 @@ class _Parser:
                 from archon.spec.validate import suggest
 
                 guess = suggest(key, sorted(allowed))
-                hint = f"did you mean '{guess}'?" if guess else f"a {kind} marker takes: {', '.join(sorted(allowed))}"
-                self.error(path + (key,), f"unknown key '{key}' in a {kind} marker", hint, key=True)
+                hint = f"did you mean '{guess}'?" if guess else f"{_article(kind)} {kind} marker takes: {', '.join(sorted(allowed))}"
+                self.error(path + (key,), f"unknown key '{key}' in {_article(kind)} {kind} marker", hint, key=True)
 
     def parse_when(self, value: Any, path: Path) -> list[tuple[ChoiceT, tuple[Any, ...]]]:
         if value is None:
@@ -283,26 +283,26 @@ class _Parser:
         log: Any = False
         if isinstance(spec, list):
             if len(spec) != 2:
-                self.error(vpath, f"an {kind} range is [low, high]", f"got {len(spec)} items")
+                self.error(vpath, f"{_article(kind)} {kind} range is [low, high]", f"got {len(spec)} items; write {{low: , high: , step: }} for a step")
                 return None
             low, high = spec
         elif isinstance(spec, dict):
             for key in spec:
                 if key not in ("low", "high", "step", "log"):
-                    self.error(vpath + (key,), f"unknown key '{key}' in an {kind} range", "use low, high, step, log", key=True)
+                    self.error(vpath + (key,), f"unknown key '{key}' in {_article(kind)} {kind} range", "use low, high, step, log", key=True)
             if "low" not in spec or "high" not in spec:
-                self.error(vpath, f"an {kind} range needs low and high")
+                self.error(vpath, f"{_article(kind)} {kind} range needs low and high")
                 return None
             low, high = spec["low"], spec["high"]
             step = spec.get("step", step)
             log = spec.get("log", False)
         else:
-            self.error(vpath, f"an {kind} range is [low, high] or {{low: , high: , step: , log: }}")
+            self.error(vpath, f"{_article(kind)} {kind} range is [low, high] or {{low: , high: , step: , log: }}")
             return None
         ok = _is_int if kind == "int" else _is_num
         if not ok(low) or not ok(high):
             what = "integers" if kind == "int" else "numbers"
-            self.error(vpath, f"the bounds of an {kind} range must be {what}", f"got {low!r} and {high!r}")
+            self.error(vpath, f"the bounds of {_article(kind)} {kind} range must be {what}", f"got {low!r} and {high!r}")
             return None
         if low > high:
             self.error(vpath, f"empty {kind} range: low {low} is above high {high}", "swap the bounds")
@@ -576,3 +576,8 @@ def parse_template(doc: Any) -> Template:
     if parser.problems:
         raise SpecError(parser.problems)
     return Template(items, parser.choices, parser.file)
+
+
+def _article(word: str) -> str:
+    """'an' before a vowel sound ('an int range', 'a float range')."""
+    return "an" if word[:1].lower() in "aeiou" else "a"
