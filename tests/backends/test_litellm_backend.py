@@ -184,3 +184,16 @@ def test_parse_retry_after_http_date() -> None:
 
     when = email.utils.formatdate(time.time() + 30, usegmt=True)
     assert 25 <= parse_retry_after(when) <= 31  # type: ignore[operator]
+
+
+def test_send_gate_arms_and_is_released_by_failed_calls() -> None:
+    # the first call arms the send gate; a call rejected by the server (400, not retried) and
+    # concurrent calls afterwards must all finish: a ticket left held would stall the rest
+    with TestServer(latency=0.01, faults=[{"kind": "400", "at": [2]}]) as srv:
+        client = client_for(srv, concurrency=8)
+        first = client.complete_sync([req(0)])
+        backend = client._state("m").backend
+        assert first[0].ok and backend._gate_armed
+        out = client.complete_sync([req(i) for i in range(1, 25)])
+        client.close()
+    assert sum(not r.ok for r in out) == 1 and sum(r.ok for r in out) == 23
