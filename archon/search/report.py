@@ -238,7 +238,7 @@ def write_report(result: Any, study: Any, rundir: Any, settings: Any) -> dict[st
     path = rundir.path
     if result.best is not None and result.best.spec_data:
         header = (f"# Best pipeline of `archon search` (trial {result.best.number}, dev score {result.best.score:.3f}).\n"
-                  f"# Run it: archon run {path / 'best.yaml'} \"your question\"\n")
+                  f"# Run it: archon run {path / 'best.yaml'} --query \"your question\"\n")
         _write_yaml(path / "best.yaml", settings, result.best.spec_data, header)
         out["best"] = str(path / "best.yaml")
     if result.pareto:
