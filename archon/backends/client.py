@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from archon.spec.schema import ModelSpec, Spec
     from archon.testing.fake import FakeBackend, ScriptedModel
 
-__all__ = ["Client", "derive_seed", "local_model_spec"]
+__all__ = ["Client", "LoopThread", "derive_seed", "local_model_spec"]
 
 _UNSET: Any = object()
 
@@ -150,7 +150,7 @@ class Client:
         self._states_lock = threading.Lock()
         self._sems: dict[str, asyncio.Semaphore] = {}
         self._sem_loop: asyncio.AbstractEventLoop | None = None
-        self._sync: _LoopThread | None = None
+        self._sync: LoopThread | None = None
 
     # ------------------------------------------------------------------ construction
 
@@ -500,7 +500,7 @@ class Client:
         else:
             raise RuntimeError("complete_sync() called from a running event loop: await complete() instead")
         if self._sync is None:
-            self._sync = _LoopThread()
+            self._sync = LoopThread()
         return self._sync.run(self.complete(requests))
 
     def close(self) -> None:
@@ -532,8 +532,9 @@ class Client:
         await self.aclose()
 
 
-class _LoopThread:
-    """An event loop running in a daemon thread, for synchronous callers."""
+class LoopThread:
+    """An event loop running in a daemon thread, for synchronous callers (the client's sync
+    wrappers, ``LoadedPipeline.run``)."""
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()

@@ -10,31 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Sequence
 
+from archon.backends.client import LoopThread
 from archon.runtime.executor import Executor
 from archon.components.types import QueryResult
 
 __all__ = ["LoadedPipeline", "benchmark_hooks", "compile_spec_file", "load_pipeline"]
 
-T = TypeVar("T")
-
-
-class _LoopThread:
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="archon-pipeline-loop", daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Awaitable[T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()  # type: ignore[arg-type]
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()
 
 
 class LoadedPipeline:
@@ -45,7 +29,7 @@ class LoadedPipeline:
         self.client = client
         self.path = path
         self.executor = Executor(pipeline, client, **executor_options)
-        self._loop: _LoopThread | None = None
+        self._loop: LoopThread | None = None
         self._closed = False
 
     @property
@@ -74,7 +58,7 @@ class LoadedPipeline:
         if self._closed:
             raise RuntimeError("this pipeline was closed")
         if self._loop is None:
-            self._loop = _LoopThread()
+            self._loop = LoopThread()
         return self._loop.run(self.arun_batch(queries, trace=trace, on_node=on_node))
 
     def run(self, query: str, *, trace: bool | None = None) -> QueryResult:
