@@ -38,8 +38,11 @@ def test_quickstart_search_end_to_end(tmp_path) -> None:
     first = study.trials[0]
     # trial 0 is the single-call greedy baseline, and the winner is never worse on dev
     assert first.params == {"prompt_style": None, "few_shot": 0, "temperature": 0.0, "samples": 1, "aggregate": 0}
-    if first.user_attrs.get("status") == "complete":
-        assert summary["best"]["dev_score"] >= first.user_attrs["dev_score"]
+    # it is never pruned: it runs on the full dev set, like the winner it is compared with
+    assert first.user_attrs.get("status") == "complete"
+    best = study.trials[summary["best"]["trial"]]
+    assert first.user_attrs["n_queries"] == best.user_attrs["n_queries"]
+    assert summary["best"]["dev_score"] >= first.user_attrs["dev_score"]
     test = summary["test"]
     assert test and test["baseline"]["model"] == "local/smollm2"
     assert test["pipelines"] and "vs_baseline" in test["pipelines"][0]
