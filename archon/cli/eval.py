@@ -26,7 +26,7 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "eval",
         help="score a pipeline (or a one-call baseline) on a benchmark split",
-        description="Evaluate a pipeline on a benchmark: accuracy with a 95%% interval, cost, cache savings.",
+        description="Evaluate a pipeline on a benchmark: accuracy with a 95% interval, cost, cache savings.",
     )
     p.add_argument("pipeline", metavar="PIPELINE.yaml", nargs="?", help="a resolved pipeline spec")
     p.add_argument("--baseline", metavar="MODEL", help="evaluate one call of MODEL instead (e.g. local/smollm2)")
