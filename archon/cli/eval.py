@@ -118,7 +118,11 @@ def eval_command(args: argparse.Namespace) -> int:
     if args.limit:
         records = records[: args.limit]
     if not records:
-        raise InputError(f"archon eval: error: the {args.split} split of {benchmark.name!r} is empty")
+        raise InputError(
+            f"archon eval: error: the {args.split} split of {benchmark.name!r} is empty "
+            f"({len(benchmark.records)} records; splits take test={benchmark.test} first, then "
+            f"dev={benchmark.dev}, then shots={benchmark.shots}: lower --test or --dev)"
+        )
 
     from archon.backends import Client
 
