@@ -83,10 +83,8 @@ async def _ask(client: Any, model: str, system: str, user: str, max_tokens: int,
     return result.text
 
 
-class PairwiseJudgeScorer(Scorer):
-    """Candidate vs the record's reference answer, judged in both orders (see module docs)."""
-
-    name = "judge"
+class _JudgeScorer(Scorer):
+    """What the model-judged scorers share: a judge model, and no synchronous scoring."""
 
     def __init__(self, *, judge_model: str = "local/smollm2", max_tokens: int = 512) -> None:
         self.judge_model = judge_model
@@ -96,7 +94,13 @@ class PairwiseJudgeScorer(Scorer):
         return text.strip() or None
 
     def score(self, record: Record, text: str) -> Score:
-        raise RuntimeError("the judge scorer calls a model: use Benchmark.ascore with a client")
+        raise RuntimeError(f"the {self.name} scorer calls a model: use Benchmark.ascore with a client")
+
+
+class PairwiseJudgeScorer(_JudgeScorer):
+    """Candidate vs the record's reference answer, judged in both orders (see module docs)."""
+
+    name = "judge"
 
     async def ascore(self, record: Record, text: str, client: Any = None) -> Score:
         import asyncio
@@ -123,20 +127,10 @@ class PairwiseJudgeScorer(Scorer):
         return _reference_answer(record) or ""
 
 
-class RatingJudgeScorer(Scorer):
+class RatingJudgeScorer(_JudgeScorer):
     """A 1-10 grade from the judge (with the reference answer shown when the record has one)."""
 
     name = "rating"
-
-    def __init__(self, *, judge_model: str = "local/smollm2", max_tokens: int = 512) -> None:
-        self.judge_model = judge_model
-        self.max_tokens = max_tokens
-
-    def extract(self, text: str) -> str | None:
-        return text.strip() or None
-
-    def score(self, record: Record, text: str) -> Score:
-        raise RuntimeError("the rating scorer calls a model: use Benchmark.ascore with a client")
 
     async def ascore(self, record: Record, text: str, client: Any = None) -> Score:
         reference = _reference_answer(record)

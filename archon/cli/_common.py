@@ -1,11 +1,13 @@
-"""Helpers shared by the spec-facing subcommands (validate, show, space)."""
+"""Helpers shared by the subcommands."""
 
 from __future__ import annotations
 
+import argparse
 import sys
+
 from archon.errors import Diagnostic, SpecError
 
-__all__ = ["format_size", "no_space", "print_errors"]
+__all__ = ["format_size", "no_space", "positive_int", "print_errors"]
 
 
 def print_errors(exc: SpecError) -> None:
@@ -34,3 +36,14 @@ def no_space(file: str, what: str) -> SpecError:
             )
         ]
     )
+
+
+def positive_int(text: str) -> int:
+    """argparse type for counts (``--limit``, ``--trials``, ...): an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value

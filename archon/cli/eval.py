@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from archon.cli._common import positive_int as _positive_int
+
 from archon.errors import InputError
 
 __all__ = ["baseline_spec", "eval_command", "register"]
@@ -47,16 +49,6 @@ def register(subparsers: Any) -> None:
     p.add_argument("--batch", type=_positive_int, default=16, metavar="N", help="queries per executor batch (default 16)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=eval_command)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def _options(pairs: list[str]) -> dict[str, Any]:

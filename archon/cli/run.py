@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from archon.cli._common import positive_int as _positive_int
 from archon.errors import InputError
 
 __all__ = ["read_queries", "register", "run_command"]
@@ -43,16 +44,6 @@ def register(subparsers: Any) -> None:
         help="queries run together as one batch (each node's calls for all of them are in flight at once; default 64)",
     )
     p.set_defaults(handler=run_command)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def read_queries(path: str) -> list[tuple[Any, str]]:

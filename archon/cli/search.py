@@ -12,17 +12,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from archon.cli._common import positive_int as _positive_int
+
 __all__ = ["register", "search_command"]
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def register(subparsers: Any) -> None:
