@@ -302,13 +302,16 @@ class Client:
                     rest.append((i, st, k))
             keyed = rest
 
-        # coalesce identical requests (only with a cache: without one, a user asked for no reuse)
+        # coalesce identical requests: with a cache, every repeat; without one (the user asked
+        # for no reuse) only greedy ones, which are the same call by definition and are
+        # accounted as one (archon.components.base.call_identity)
         leaders: dict[str, int] = {}
         followers: list[tuple[int, int]] = []
         todo: dict[str, list[tuple[int, str]]] = {}
         states: dict[str, _ModelState] = {}
         for i, st, k in keyed:
-            if use_cache and self._cacheable(st) and k in leaders:
+            shared = (use_cache and self._cacheable(st)) or reqs[i].temperature == 0
+            if shared and k in leaders:
                 followers.append((i, leaders[k]))
                 continue
             leaders[k] = i

@@ -2,9 +2,16 @@
 
 Why splits are hash-ordered: the order of a record is ``sha256(f"{seed}:{id}")``, a function of
 the seed and the record's id alone. It does not depend on Python's hash seed, on file order, on
-the machine, or on the other records, so the same spec gives the same dev/test split everywhere.
-Test takes the first ``test`` records of that order, dev the next ``dev``, shots the next
-``shots``: growing dev or the shot pool never moves a record into or out of test.
+the machine, or on the other records, so the same spec gives the same splits everywhere.
+The shot pool (few-shot examples) is the *last* ``shots`` records of that order; test takes the
+first ``test`` records, dev the next ``dev``, selection the next ``selection``. So growing dev
+or selection never moves a record into or out of test, and the shot pool (hence every few-shot
+prompt, hence every cache entry) depends only on the seed and ``shots``: a replay table built on
+every record serves any split sizes. When the data runs out, selection shrinks first, then dev.
+
+Why a selection split: the search chooses by dev, so the dev score of its winner is biased up
+(the winner's curse). The final choice between the top candidates and the baseline is made on
+selection records no trial saw; test stays untouched until the report.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Literal, Sequence
 if TYPE_CHECKING:
     from archon.benchmarks.scorers import Scorer
 
-__all__ = ["Benchmark", "Kind", "Record", "Score", "Splits", "split_order", "split_records"]
+__all__ = ["SPLIT_NAMES", "Benchmark", "Kind", "Record", "Score", "Splits", "split_order", "split_records"]
 
 Kind = Literal["qa", "code", "choice", "math", "judge"]
 
@@ -47,11 +54,16 @@ class Splits:
     shots: list[Record]
     dev: list[Record]
     test: list[Record]
+    selection: list[Record] = field(default_factory=list)
 
     def get(self, name: str) -> list[Record]:
-        if name not in ("shots", "dev", "test"):
-            raise ValueError(f"unknown split {name!r} (use shots, dev or test)")
+        if name not in SPLIT_NAMES:
+            raise ValueError(f"unknown split {name!r} (use {', '.join(SPLIT_NAMES)})")
         return list(getattr(self, name))
+
+
+#: Every split a benchmark has.
+SPLIT_NAMES = ("shots", "dev", "selection", "test")
 
 
 def split_order(records: Sequence[Record], seed: int) -> list[Record]:
@@ -59,13 +71,15 @@ def split_order(records: Sequence[Record], seed: int) -> list[Record]:
     return sorted(records, key=lambda r: (hashlib.sha256(f"{seed}:{r.id}".encode()).hexdigest(), r.id))
 
 
-def split_records(records: Sequence[Record], *, shots: int, dev: int, test: int, seed: int) -> Splits:
-    """Test first, then dev, then shots; a split gets fewer records when the data runs out."""
+def split_records(records: Sequence[Record], *, shots: int, dev: int, test: int, seed: int, selection: int = 0) -> Splits:
+    """Shots from the end of the order; test, dev, selection from the front (module docstring)."""
     ordered = split_order(records, seed)
-    t = ordered[:test]
-    d = ordered[test : test + dev]
-    s = ordered[test + dev : test + dev + shots]
-    return Splits(shots=s, dev=d, test=t)
+    s = ordered[len(ordered) - shots :] if shots else []
+    rest = ordered[: len(ordered) - len(s)]
+    t = rest[:test]
+    d = rest[test : test + dev]
+    sel = rest[test + dev : test + dev + selection]
+    return Splits(shots=s, dev=d, test=t, selection=sel)
 
 
 @dataclass
@@ -86,12 +100,14 @@ class Benchmark:
     dev: int = 50
     test: int = 100
     seed: int = 0
+    selection: int = 0
     extract_fn: Callable[[str], str | None] | None = None
     description: str = ""
     options: dict[str, Any] = field(default_factory=dict)
 
     def splits(self) -> Splits:
-        return split_records(self.records, shots=self.shots, dev=self.dev, test=self.test, seed=self.seed)
+        return split_records(self.records, shots=self.shots, dev=self.dev, test=self.test, seed=self.seed,
+                             selection=self.selection)
 
     def prompt(self, record: Record) -> str:
         return self.prompt_fn(record)

@@ -4,6 +4,12 @@ A query the pipeline failed on (or that went over budget) scores 0 and is counte
 ``n_failed``; a record the scorer could not judge scores 0 and is counted in
 ``n_scorer_errors``. Both stay in ``n``, so accuracy is never flattered by dropping hard cases,
 and both are reported, so a 0 is never silent.
+
+A query on which a model call failed for good after its retries (status ``call_failed``: a rate
+limit, a dead server, a timeout) is different: that is the infrastructure's fault, not the
+architecture's, and scoring it 0 would let an outage decide which architecture wins. Its row
+keeps ``score: None``; it is left out of ``n`` and of the accuracy and counted in
+``n_call_failed``. A search treats a trial with many such queries as failed (docs/search.md).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ class EvalReport:
     cost: Any
     rows: list[dict[str, Any]] = field(default_factory=list)
     scoring_cost: dict[str, Any] | None = None
+    n_call_failed: int = 0  # queries left out of ``n``: a model call failed for good
 
     @property
     def failed(self) -> int:
@@ -51,6 +58,7 @@ class EvalReport:
             "n": self.n,
             "n_failed": self.n_failed,
             "n_scorer_errors": self.n_scorer_errors,
+            "n_call_failed": self.n_call_failed,
             "cost": cost,
             "scoring_cost": self.scoring_cost,
         }
@@ -100,7 +108,7 @@ async def evaluate(
     rows: list[dict[str, Any]] = []
     costs = []
     total_value = 0.0
-    n_failed = n_scorer_errors = 0
+    n_failed = n_scorer_errors = n_call_failed = 0
     size = max(1, int(batch_size))
     for start in range(0, len(records), size):
         batch = records[start : start + size]
@@ -116,7 +124,10 @@ async def evaluate(
                 "status": result.status,
                 "error": result.error,
             }
-            if result.status != "ok" or result.answer is None:
+            if result.status == "call_failed":
+                n_call_failed += 1
+                row.update(score=None, extracted=None, scorer_error=None)
+            elif result.status != "ok" or result.answer is None:
                 n_failed += 1
                 row.update(score=0.0, extracted=None, scorer_error=None)
             else:
@@ -136,14 +147,15 @@ async def evaluate(
         if progress is not None:
             progress(len(rows), len(records))
 
-    n = len(records)
+    n = len(records) - n_call_failed
     accuracy = total_value / n if n else 0.0
     low, high = wilson_interval(accuracy, n)
     total_cost = sum(costs[1:], costs[0]) if costs else None
     scoring = _scoring_totals(rows) if benchmark.kind == "judge" else None
     for row in rows:
         row.pop("_scoring", None)
-    return EvalReport(benchmark.name, accuracy, low, high, n, n_failed, n_scorer_errors, total_cost, rows, scoring)
+    return EvalReport(benchmark.name, accuracy, low, high, n, n_failed, n_scorer_errors, total_cost, rows, scoring,
+                      n_call_failed)
 
 
 def _accumulate_scoring(rows: list[dict[str, Any]], before: Any, after: Any) -> None:

@@ -63,6 +63,7 @@ def load_benchmark(spec: Any, *, base_dir: str | None = None, **overrides: Any) 
         shots=spec.shots,
         dev=spec.dev,
         test=spec.test,
+        selection=spec.selection if spec.selection is not None else spec.dev,
         seed=spec.seed,
         description=desc,
         options=dict(spec.options),

@@ -1,6 +1,6 @@
 """``archon eval``: score a pipeline (or a one-call baseline) on a benchmark split.
 
-    archon eval PIPELINE.yaml [--benchmark NAME] [--split dev|test] [--limit N] [--output FILE.jsonl]
+    archon eval PIPELINE.yaml [--benchmark NAME] [--split dev|selection|test] [--limit N] [--output FILE.jsonl]
     archon eval --baseline MODEL --benchmark NAME [...]
 
 Prints accuracy with its Wilson 95% interval, cost per query and what the call cache saved;
@@ -33,7 +33,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("pipeline", metavar="PIPELINE.yaml", nargs="?", help="a resolved pipeline spec")
     p.add_argument("--baseline", metavar="MODEL", help="evaluate one call of MODEL instead (e.g. local/smollm2)")
     p.add_argument("--benchmark", metavar="NAME", help="benchmark name (default: the spec's benchmark:)")
-    p.add_argument("--split", choices=("dev", "test"), default="dev", help="which split (default dev)")
+    p.add_argument("--split", choices=("dev", "selection", "test"), default="dev", help="which split (default dev)")
     p.add_argument("--limit", type=_positive_int, metavar="N", help="score only the first N records of the split")
     p.add_argument("--dev", type=_positive_int, metavar="N", help="dev split size (overrides the spec)")
     p.add_argument("--test", type=_positive_int, metavar="N", help="test split size (overrides the spec)")
@@ -197,6 +197,8 @@ def _print_report(report: Any, benchmark: Any, args: argparse.Namespace, *, labe
     table.add_row("records", str(report.n))
     table.add_row("failed queries", str(report.n_failed))
     table.add_row("scorer errors", str(report.n_scorer_errors))
+    if report.n_call_failed:
+        table.add_row("left out (a call failed for good)", str(report.n_call_failed))
     if cost is not None:
         table.add_row("calls / query", f"{cost.calls / n:.2f}")
         table.add_row("tokens / query", f"{(cost.prompt_tokens + cost.completion_tokens) / n:.1f}")
@@ -209,6 +211,6 @@ def _print_report(report: Any, benchmark: Any, args: argparse.Namespace, *, labe
     console.print(table)
     # One plain line too: easy to grep in CI logs and scripts.
     print(f"accuracy={report.accuracy:.4f} ci95=[{report.ci_low:.4f},{report.ci_high:.4f}] n={report.n} "
-          f"failed={report.n_failed} scorer_errors={report.n_scorer_errors}")
+          f"failed={report.n_failed} scorer_errors={report.n_scorer_errors} call_failed={report.n_call_failed}")
     if args.output:
         print(f"per-record results: {os.path.abspath(args.output)}", file=sys.stderr)

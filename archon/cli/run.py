@@ -145,7 +145,7 @@ def _summary(results: list[Any]) -> None:
     from archon.backends.accounting import Cost
 
     total = sum((r.cost for r in results), Cost())
-    statuses = {s: sum(1 for r in results if r.status == s) for s in ("ok", "failed", "over_budget")}
+    statuses = {s: sum(1 for r in results if r.status == s) for s in ("ok", "failed", "call_failed", "over_budget")}
     table = Table(title="archon run: spend", show_header=True, header_style="bold")
     table.add_column("")
     table.add_column("spent", justify="right")

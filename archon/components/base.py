@@ -135,13 +135,30 @@ def make_request(
     )
 
 
+def call_identity(request: CallRequest) -> tuple[Any, ...]:
+    """What makes two requests the same call. At temperature 0 decoding is greedy, so the seed
+    and sample index cannot change the answer (the client sends such samples once)."""
+    greedy = request.temperature == 0
+    fmt = None if request.response_format is None else repr(sorted(request.response_format.items()))
+    return (request.model, request.messages, request.temperature, request.top_p, request.max_tokens,
+            request.stop, None if greedy else request.seed, 0 if greedy else request.sample_index, fmt)
+
+
 def _record(state: QueryState, node_id: str, request: CallRequest, result: CallResult) -> None:
     usage = result.usage or Usage()
-    state.cost = state.cost + Cost.of(result)
-    state.usage_calls += 1
-    state.usage_prompt_tokens += usage.prompt_tokens
-    state.usage_completion_tokens += usage.completion_tokens
-    state.usage_dollars += usage.dollars
+    identity = call_identity(request)
+    repeat = result.ok and identity in state.sent
+    if not repeat:
+        # A query's cost counts distinct calls: five greedy samples of one prompt are one call
+        # (what is paid with an empty cache), so budgets, tie-breaks and fronts use real cost.
+        state.sent.add(identity)
+        state.cost = state.cost + Cost.of(result)
+        state.usage_calls += 1
+        state.usage_prompt_tokens += usage.prompt_tokens
+        state.usage_completion_tokens += usage.completion_tokens
+        state.usage_dollars += usage.dollars
+    if not result.ok:
+        state.call_failed(node_id, str(result.error))
     state.calls.append(
         CallRecord(
             node=node_id,

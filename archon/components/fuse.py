@@ -38,7 +38,7 @@ async def run(node: Any, states: list[QueryState], ctx: NodeContext) -> None:
         if node.max_candidates is not None:
             cands = cands[: node.max_candidates]
         shown[id(state)] = cands
-        fields = {"query": state.query, "n": len(cands), "candidates": number_candidates(cands, with_critiques=node.use_critiques)}
+        fields = {"query": state.query, "n": len(cands), "candidates": number_candidates(cands, with_critiques=node.use_critiques is not False)}
         system = ctx.prompts.render("fuse.system", fields, node, "fuse")
         user = ctx.prompts.render("fuse.user", fields, node, "fuse")
         for sample in range(node.samples):

@@ -2,11 +2,13 @@
 
 Consumes the query (and, when ``few_shot`` > 0, shots from the benchmark's shot pool, shown as
 earlier user/assistant turns). Produces ``len(models) * samples`` new candidates with ids
-``<node>:<model>:<sample>``. Calls per query: ``len(models) * samples``.
+``<node>:<model>:<sample>``. Calls per query: ``len(models) * samples``, except at temperature 0,
+where the samples of one model are the same greedy call, sent and paid once.
 
-Failed samples do not fail the query while at least one sample succeeded: each failure is
-recorded (as a call record with its error and a ``call`` parse failure entry) and the query goes
-on with the samples it has.
+A call that failed for good (after the client's retries) marks the query ``call_failed``: going
+on with fewer samples than the architecture asks for would silently change its score, so such a
+query is left out of the score and counted instead (archon.benchmarks.evaluate). Each failure is
+still recorded as a call record with its error and a ``call`` parse failure entry.
 """
 
 from __future__ import annotations

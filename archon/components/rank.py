@@ -48,7 +48,7 @@ async def run(node: Any, states: list[QueryState], ctx: NodeContext) -> None:
         fields = {
             "query": state.query,
             "n": len(cands),
-            "candidates": number_candidates(cands, with_critiques=node.use_critiques),
+            "candidates": number_candidates(cands, with_critiques=node.use_critiques is not False),
         }
         system = ctx.prompts.render("rank.system", fields, node, "rank")
         user = ctx.prompts.render("rank.user", fields, node, "rank")

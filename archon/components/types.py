@@ -26,7 +26,11 @@ __all__ = [
     "derive_seed",
 ]
 
-Status = Literal["ok", "failed", "over_budget"]
+#: ``failed``: the architecture produced no answer (scored 0). ``over_budget``: it would exceed the
+#: per-query budget (scored 0). ``call_failed``: a model call failed for good after its retries
+#: (an external fault, not the architecture's doing: never scored as an answer; a search leaves
+#: such queries out of the score and counts them).
+Status = Literal["ok", "failed", "over_budget", "call_failed"]
 
 
 def derive_seed(node_id: str, sample_index: int) -> int:
@@ -131,6 +135,8 @@ class QueryState:
     usage_prompt_tokens: int = 0
     usage_completion_tokens: int = 0
     usage_dollars: float = 0.0
+    #: identities of the calls this query already made (a repeat is the same answer, not a cost)
+    sent: set[tuple[Any, ...]] = field(default_factory=set)
 
     @property
     def active(self) -> bool:
@@ -141,6 +147,12 @@ class QueryState:
         if self.status == "ok":
             self.status = "failed"
             self.error = f"{node}: {message}"
+
+    def call_failed(self, node: str, message: str) -> None:
+        """A call failed for good: the query has no trustworthy answer (first failure wins)."""
+        if self.status == "ok":
+            self.status = "call_failed"
+            self.error = f"{node}: a call failed after its retries: {message}"
 
     def stop_over_budget(self, node: str, message: str) -> None:
         if self.status == "ok":

@@ -29,6 +29,7 @@ __all__ = [
     "calls_by_model",
     "calls_for",
     "candidates_out",
+    "generate_calls",
     "estimate_calls",
     "unit_test_judges",
 ]
@@ -49,7 +50,8 @@ def unit_test_judges(component: Any, *, code_task: bool = False) -> bool:
 def calls_for(component: Any, n_inputs: int, *, code_task: bool = False) -> int:
     """Exact model calls one query costs at ``component`` when it receives ``n_inputs`` candidates.
 
-    generate: models x samples; critique: one per candidate; rank: one; fuse: ``samples``;
+    generate: models x samples (at temperature 0 one per distinct model: greedy samples of one
+    prompt are the same call, sent once); critique: one per candidate; rank: one; fuse: ``samples``;
     verify: two per candidate (reasoning, then verdict); unit_test: one to write the tests, plus one
     per candidate when judged by a model; refine: two per round per candidate; select: one per
     candidate when ``by: judge``; vote: none.
@@ -57,7 +59,7 @@ def calls_for(component: Any, n_inputs: int, *, code_task: bool = False) -> int:
     kind = component.type
     n = max(0, int(n_inputs))
     if kind == "generate":
-        return len(component.model_list()) * component.samples
+        return sum(generate_calls(component).values())
     if kind == "critique":
         return n
     if kind == "rank":
@@ -98,13 +100,19 @@ def candidates_out(component: Any, n_inputs: int) -> int:
     raise ValueError(f"unknown component type {kind!r}")
 
 
+def generate_calls(component: Any) -> dict[str, int]:
+    """Distinct calls a generate node sends per query, by model."""
+    out: dict[str, int] = {}
+    greedy = component.temperature == 0
+    for name in component.model_list():
+        out[name] = 1 if greedy else out.get(name, 0) + component.samples
+    return out
+
+
 def calls_by_model(component: Any, n_inputs: int, *, code_task: bool = False) -> dict[str, int]:
     """:func:`calls_for` split by model name (a generator may call several models)."""
     if component.type == "generate":
-        out: dict[str, int] = {}
-        for name in component.model_list():
-            out[name] = out.get(name, 0) + component.samples
-        return out
+        return generate_calls(component)
     calls = calls_for(component, n_inputs, code_task=code_task)
     if not calls:
         return {}

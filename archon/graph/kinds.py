@@ -57,12 +57,12 @@ KINDS: dict[str, Kind] = {
 def required_annotations(component: Any) -> dict[str, str]:
     """Annotations ``component`` needs on every input candidate -> the field that asks for them.
 
-    ``use_critiques`` defaults to true and then means "use critiques when an upstream critic
-    wrote them"; only an explicit ``use_critiques: true`` makes a critic mandatory.
+    ``use_critiques`` defaults to None ("use critiques when an upstream critic wrote them");
+    only ``use_critiques: true`` makes a critic mandatory.
     """
     kind = component.type
     needs: dict[str, str] = {}
-    if kind in ("rank", "fuse") and component.use_critiques and "use_critiques" in component.model_fields_set:
+    if kind in ("rank", "fuse") and component.use_critiques is True:
         needs["critiques"] = "use_critiques"
     if kind == "select" and component.by == "verdict":
         needs["verdicts"] = "by"

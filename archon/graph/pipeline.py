@@ -168,7 +168,7 @@ def _static_cost(p: Pipeline, query_tokens: int, answer_tokens: int | None, code
         n_in = sum(count[i] for i in ins)
         cand_tokens = max((size[i] for i in ins), default=0)
         carried = max((crit[i] for i in ins), default=0)
-        uses = comp.type in ("rank", "fuse") and comp.use_critiques
+        uses = comp.type in ("rank", "fuse") and comp.use_critiques is not False
         groups, out_size, wrote = _cost.estimate_calls(
             comp,
             n_in,

@@ -52,7 +52,7 @@ def _available(p: Any) -> dict[str, frozenset[str]]:
 
 
 def _uses_critiques(comp: Any) -> bool:
-    return comp.type in ("rank", "fuse") and bool(comp.use_critiques)
+    return comp.type in ("rank", "fuse") and comp.use_critiques is not False
 
 
 def check(p: Any, rep: Any) -> None:

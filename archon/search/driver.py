@@ -49,6 +49,10 @@ __all__ = ["SearchResult", "TrialSummary", "run_search", "DEFAULT_SHARD_SIZE"]
 #: enough that a batch still keeps a vLLM engine busy.
 DEFAULT_SHARD_SIZE = 16
 
+#: A rung that lost more than this share of its queries to model calls that failed for good
+#: (after retries) fails the trial instead of scoring it on what is left.
+MAX_CALL_FAILED_SHARE = 0.10
+
 
 @dataclass
 class TrialSummary:
@@ -377,20 +381,29 @@ class _Driver:
         from optuna.trial import TrialState
 
         trial = run.trial
-        n = len(run.rows)
-        acc = sum(r["score"] for r in run.rows) / n if n else 0.0
+        scored = [r for r in run.rows if r.get("score") is not None]
+        lost = len(run.rows) - len(scored)
+        trial.set_user_attr("call_failed_queries", lost)
+        if lost > MAX_CALL_FAILED_SHARE * len(run.rows):
+            # Outages decide nothing: a trial that lost this many queries to failed calls has
+            # no score worth comparing (its queries are retried by a resumed search).
+            first = next((r.get("error") for r in run.rows if r.get("score") is None), "")
+            self.fail_run(run, "failed", f"{lost} of {len(run.rows)} queries lost to model calls that failed for good; first: {first}")
+            return
+        n = len(scored)
+        acc = sum(r["score"] for r in scored) / n if n else 0.0
         logical: dict[str, Any] = {}
-        for r in run.rows:
+        for r in scored:
             _add(logical, r.get("cost", {}))
         cost_pq = {k: v / n for k, v in logical.items()} if n else {}
         cost_value = self.cost_value(cost_pq)
-        lo, hi = wilson(sum(r["score"] for r in run.rows), n)
+        lo, hi = wilson(sum(r["score"] for r in scored), n)
         trial.set_user_attr("dev_score", acc)
         trial.set_user_attr("ci", [lo, hi])
         trial.set_user_attr("n_queries", n)
         trial.set_user_attr("cost_per_query", cost_pq)
         trial.set_user_attr("spent", run.spent)
-        trial.set_user_attr("failed_queries", sum(1 for r in run.rows if r.get("status") != "ok"))
+        trial.set_user_attr("failed_queries", sum(1 for r in scored if r.get("status") != "ok"))
         last = run.rung == len(self.rungs) - 1
         multi = len(self.objectives) > 1
         values = [acc, cost_value] if multi else [acc]

@@ -176,7 +176,7 @@ async def arun_shard(job: ShardJob, *, client: Any = None, benchmark: Any = None
             out = {
                 "index": index,
                 "id": row["id"],
-                "score": float(row["score"]),
+                "score": None if row["score"] is None else float(row["score"]),
                 "extracted": row.get("extracted"),
                 "answer": row.get("answer"),
                 "status": row.get("status"),

@@ -24,17 +24,11 @@ _FLOW_WIDTH = 100
 
 
 _FIRST = ("id", "inputs", "model", "models")
-#: Fields kept when set explicitly even at their default value, because the graph rules read the
-#: explicit setting as intent (``use_critiques: true`` demands a critic upstream).
-_INTENT = ("use_critiques",)
 
 
 def _component_data(component: BaseModel) -> dict[str, Any]:
     """type, id, inputs and models first, then the component's own settings, then sampling."""
     rest = component.model_dump(mode="python", exclude_defaults=True)
-    for name in _INTENT:
-        if name in component.model_fields_set and name not in rest:
-            rest[name] = getattr(component, name)
     rest.pop("type", None)
     out: dict[str, Any] = {"type": component.type}  # type: ignore[attr-defined]
     own = [n for n in type(component).__annotations__ if n != "type"]

@@ -165,7 +165,10 @@ class RankSpec(LLMSettings):
 
     type: Literal["rank"] = "rank"
     top_k: PositiveInt = 5
-    use_critiques: bool = True
+    #: None (the default): show critiques when an upstream critic wrote them; true: a critic
+    #: upstream is required; false: never show them. A value, not "was it set", so the intent
+    #: survives every round trip through data (model_dump, YAML, a search trial).
+    use_critiques: bool | None = None
 
 
 class FuseSpec(LLMSettings):
@@ -173,7 +176,7 @@ class FuseSpec(LLMSettings):
 
     type: Literal["fuse"] = "fuse"
     samples: PositiveInt = 1
-    use_critiques: bool = True
+    use_critiques: bool | None = None  # as in RankSpec
     max_candidates: PositiveInt | None = None
 
 
@@ -280,6 +283,9 @@ class BenchmarkSpec(Strict):
     reference_field: str = "reference"
     shots: NonNegInt = 8
     dev: PositiveInt = 50
+    #: records the search never sees, on which its top candidates and the baseline are compared
+    #: before one is emitted; unset means "as many as dev" (0 turns the selection stage off)
+    selection: NonNegInt | None = None
     test: PositiveInt = 100
     seed: int = 0
     options: dict[str, Any] = Field(default_factory=dict)

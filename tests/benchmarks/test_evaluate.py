@@ -61,7 +61,7 @@ def test_vote_pipeline_uses_the_benchmark_extractor():
     assert report.cost.calls == 30
 
 
-def test_failed_queries_count_as_zero_and_are_reported():
+def test_failed_calls_leave_the_query_out_of_the_score_and_are_counted():
     from archon.testing import Failure
 
     bench = load_benchmark("antonyms", dev=5)
@@ -74,9 +74,10 @@ def test_failed_queries_count_as_zero_and_are_reported():
 
     fake = FakeBackend(ScriptedModel(default="cold"), failures=[Failure(kind="permanent", times=None, when=when)])
     report = run(spec, bench, dev, fake)
-    assert report.n == 5 and report.n_failed == 1
+    # an outage is not the architecture's fault: the query is counted, not scored as a 0
+    assert report.n == 4 and report.n_call_failed == 1 and report.n_failed == 0
     row = report.rows[0]
-    assert row["status"] == "failed" and row["score"] == 0.0 and row["error"]
+    assert row["status"] == "call_failed" and row["score"] is None and row["error"]
 
 
 def test_scorer_errors_are_counted_not_hidden(tmp_path):

@@ -21,11 +21,12 @@ def fingerprint(splits) -> str:
 
 
 def test_recorded_fingerprint_for_a_fixed_seed():
-    # Computed once from the sha256(f"{seed}:{id}") rule; any machine must give the same.
+    # Computed once from the sha256(f"{seed}:{id}") rule (shots from the end of that order,
+    # then test and dev from the front); any machine must give the same.
     s = split_records(IDS, shots=5, dev=20, test=30, seed=7)
     assert [r.id for r in s.test[:5]] == ["item-36", "item-45", "item-14", "item-35", "item-5"]
-    assert [r.id for r in s.shots] == ["item-17", "item-9", "item-61", "item-49", "item-56"]
-    assert fingerprint(s) == "e987975598acb59117dc08f4a11b64c62998d2a7895091a8bebe4fc367fa0061"
+    assert [r.id for r in s.shots] == ["item-23", "item-30", "item-27", "item-71", "item-57"]
+    assert fingerprint(s) == "2dc73dedaf3ecd3c8eed51e5f3d93b656bd85f420ce94555aef7595d5ba9a996"
 
 
 def test_input_order_does_not_matter():
@@ -36,21 +37,33 @@ def test_input_order_does_not_matter():
     assert fingerprint(a) == fingerprint(b)
 
 
-def test_growing_dev_or_shots_never_changes_test():
-    small = split_records(IDS, shots=2, dev=10, test=30, seed=4)
-    big = split_records(IDS, shots=8, dev=40, test=30, seed=4)
+def test_growing_dev_or_selection_never_changes_test_or_the_shot_pool():
+    small = split_records(IDS, shots=8, dev=10, test=30, seed=4)
+    big = split_records(IDS, shots=8, dev=40, test=30, seed=4, selection=20)
     assert [r.id for r in small.test] == [r.id for r in big.test]
     assert [r.id for r in small.dev] == [r.id for r in big.dev[:10]]
+    assert [r.id for r in small.shots] == [r.id for r in big.shots]
+
+
+def test_the_shot_pool_depends_only_on_the_seed_and_its_size():
+    # so one replay table, built on every other record, serves any dev/selection/test sizes
+    a = split_records(IDS, shots=6, dev=5, test=5, seed=2)
+    b = split_records(IDS, shots=6, dev=50, test=30, seed=2, selection=10)
+    assert [r.id for r in a.shots] == [r.id for r in b.shots]
 
 
 @settings(max_examples=50, deadline=None)
-@given(seed=st.integers(-10**6, 10**6), shots=st.integers(0, 20), dev=st.integers(1, 60), test=st.integers(1, 60))
-def test_splits_are_disjoint_and_sized(seed, shots, dev, test):
-    s = split_records(IDS, shots=shots, dev=dev, test=test, seed=seed)
-    ids = [r.id for r in s.test + s.dev + s.shots]
+@given(seed=st.integers(-10**6, 10**6), shots=st.integers(0, 20), dev=st.integers(1, 60), test=st.integers(1, 60),
+       selection=st.integers(0, 60))
+def test_splits_are_disjoint_and_sized(seed, shots, dev, test, selection):
+    s = split_records(IDS, shots=shots, dev=dev, test=test, seed=seed, selection=selection)
+    ids = [r.id for r in s.test + s.dev + s.selection + s.shots]
     assert len(ids) == len(set(ids))
-    assert len(s.test) == min(test, 100)
-    assert len(s.dev) == min(dev, max(0, 100 - test))
+    assert len(s.shots) == shots
+    left = 100 - shots
+    assert len(s.test) == min(test, left)
+    assert len(s.dev) == min(dev, max(0, left - test))
+    assert len(s.selection) == min(selection, max(0, left - test - dev))
 
 
 def test_builtin_split_is_the_same_in_a_fresh_interpreter_with_another_hash_seed():

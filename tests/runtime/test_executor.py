@@ -75,7 +75,7 @@ def test_a_failing_query_is_isolated_and_skipped_later() -> None:
     peru = Failure(kind="permanent", times=None, when=lambda r: r.tag == "critique" and "Peru" in last_user(r), message="server says no")
     results, _, fake, _ = run(FULL, failures=[peru])
     france, peru_result, japan = results
-    assert peru_result.status == "failed" and peru_result.answer is None
+    assert peru_result.status == "call_failed" and peru_result.answer is None
     assert "critique1" in peru_result.error and "server says no" in peru_result.error
     assert france.status == japan.status == "ok" and france.answer and japan.answer
     after = [r for r in fake.calls if "Peru" in last_user(r) and r.tag not in ("generate", "critique")]
@@ -160,7 +160,7 @@ def test_failed_generate_samples_appear_in_the_result() -> None:
     one = Failure(kind="permanent", times=None, when=lambda r: r.tag == "generate" and r.sample_index == 0 and "Japan" in last_user(r))
     results, _, _, _ = run([{"type": "generate", "model": "m1", "samples": 3}, {"type": "vote"}], failures=[one])
     japan = results[2]
-    assert japan.status == "ok"
+    assert japan.status == "call_failed"  # never scored as if it had answered with 2 of 3 samples
     assert [p.candidate for p in japan.parse_failures] == ["generate1:m1:0"]
     assert japan.trace["notes"]["generate1"]["failed_samples"]
     assert japan.cost.failed_calls == 1

@@ -106,4 +106,5 @@ def test_random_pipelines_keep_ids_and_annotations_straight(layers, rank_style, 
                     assert cand["annotations"]["verdict"]["reasoning"] == f"REASON<<{cand['text']}>>"
             known.update(ids)
         assert result.answer == nodes[pipeline.output][0]["text"]
-        assert result.cost.calls == sum(calls.values()) <= pipeline.static_cost().calls
+        # a query pays each distinct call once (two nodes asking the same thing share it)
+        assert 0 < result.cost.calls <= sum(calls.values()) and result.cost.calls <= pipeline.static_cost().calls
