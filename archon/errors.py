@@ -107,3 +107,11 @@ class SandboxError(ArchonError):
 
 class SearchError(ArchonError):
     """The search cannot go on."""
+
+
+class ReplayMissError(Exception):
+    """A replay table has no answer for a call (see archon.search.replay).
+
+    Not an :class:`ArchonError` on purpose: the runtime turns those into failed queries, and a
+    replayed search must stop at a missing answer, never score around it or call a backend.
+    """

@@ -20,6 +20,8 @@ configured model (built lazily, on first use), and gives every backend the same 
   one call's failure.
 - **accounting**: dollars per call from the spec's price or litellm's cost map; ``client.meter``
   holds running totals.
+- **replay** (``replay=True``): the cache is a replay table, read only; no backend is built and a
+  request the table cannot answer raises :class:`~archon.errors.ReplayMissError` (never a call).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from archon.backends.accounting import call_dollars
 from archon.backends.base import Backend, CallRequest, CallResult, Usage
 from archon.backends.cache import CallCache, ModelIdentity, cache_key, default_cache_path
 from archon.backends.meter import Meter
-from archon.errors import BackendError, RetryableBackendError
+from archon.errors import BackendError, ReplayMissError, RetryableBackendError
 
 if TYPE_CHECKING:
     from archon.spec.schema import ModelSpec, Spec
@@ -131,9 +133,17 @@ class Client:
         retry_after_cap: float = 60.0,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         rng: random.Random | None = None,
+        replay: bool = False,
+        structured: Mapping[str, bool] | None = None,
     ) -> None:
         from archon.spec.schema import LOCAL_MODEL_NAME
 
+        if replay and cache is None:
+            raise ValueError("replay needs the replay table as the cache")
+        #: replay mode: answers come from ``cache`` only; ``structured`` says, by model identity
+        #: (str of ModelIdentity), whether the backend that built the table used structured output
+        self.replay = replay
+        self._structured = dict(structured or {})
         self._models: dict[str, ModelSpec] = dict(models or {})
         self._local_name = LOCAL_MODEL_NAME
         self.cache = cache
@@ -186,7 +196,12 @@ class Client:
             spec_cache = spec.cache
         implicit = False
         store: CallCache | None
-        if cache is False or spec_cache is False:
+        if options.get("replay"):
+            # a replay reads its table and nothing else, whatever the spec says about caching
+            if not isinstance(cache, (str, Path, CallCache)):
+                raise ValueError("replay=True needs cache=<the replay table>")
+            store = cache if isinstance(cache, CallCache) else CallCache(cache)
+        elif cache is False or spec_cache is False:
             store = None
         elif isinstance(spec_cache, str):
             store = CallCache(spec_cache)
@@ -232,7 +247,9 @@ class Client:
                 ident = ModelIdentity(spec.kind, spec.model, spec.api_base)
             st = _ModelState(name=name, spec=spec, identity=ident, priced_by_litellm=self._fake is None)
             try:
-                if name in self._given:
+                if self.replay:
+                    st.backend = None  # never built: a replay makes no call
+                elif name in self._given:
                     st.backend = self._given[name]
                 elif self._fake is not None:
                     st.backend = self._fake
@@ -256,6 +273,9 @@ class Client:
 
     def supports_structured_output(self, model_name: str) -> bool:
         st = self._state(model_name)
+        if st is not None and self.replay:
+            # as the backend that answered the table said, so replayed prompts match live ones
+            return bool(self._structured.get(str(st.identity), False))
         if st is None or st.backend is None:
             return False
         return bool(getattr(st.backend, "supports_structured_output", False))
@@ -301,6 +321,13 @@ class Client:
                 else:
                     rest.append((i, st, k))
             keyed = rest
+        if self.replay and keyed:
+            i, st, k = keyed[0]
+            raise ReplayMissError(
+                f"the replay table {self.cache.path} has no answer for a call to {st.identity} "  # type: ignore[union-attr]
+                f"(node tag {reqs[i].tag!r}, cache key {k[:16]}, {len(keyed)} such call(s) in this batch): "
+                "it was built for another space, benchmark or archon version; rebuild it with "
+                "`archon replay build`, or search live without --replay")
 
         # coalesce identical requests: with a cache, every repeat; without one (the user asked
         # for no reuse) only greedy ones, which are the same call by definition and are

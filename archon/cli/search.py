@@ -1,10 +1,11 @@
 """``archon search``: search a space with Optuna under a budget and write the run directory.
 
     archon search SPEC.yaml [--run-dir D] [--ray-address A] [--dry-run] [--trials N]
-                            [--parallel N] [--no-ray] [--fresh]
+                            [--parallel N] [--no-ray] [--fresh] [--replay TABLE]
 
 Running the same command again resumes the search in its run directory. Ctrl-C stops cleanly
-(exit 130) and prints the command that resumes.
+(exit 130) and prints the command that resumes. Exit 3: the search ran but nothing could be
+emitted (every trial failed, was pruned or infeasible); the reason is printed.
 """
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+import sys
+
 from archon.cli._common import positive_int as _positive_int
 
 __all__ = ["register", "search_command"]
+
+EXIT_NO_RESULT = 3
 
 
 def register(subparsers: Any) -> None:
@@ -25,6 +30,7 @@ def register(subparsers: Any) -> None:
             "Search the space in SPEC.yaml with Optuna, evaluating trials as Ray tasks under the "
             "spec's budgets. Re-running the same command resumes."
         ),
+        epilog="Exit status: 0 ok, 1 internal error, 2 bad input, 3 nothing could be emitted, 130 interrupted.",
     )
     p.add_argument("spec", metavar="SPEC.yaml", help="a search space spec (e.g. search_spaces/quickstart.yaml)")
     p.add_argument("--run-dir", metavar="D", help="run directory (default: runs/<spec name>/)")
@@ -35,6 +41,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-ray", action="store_true", help="evaluate in this process instead of Ray tasks (tiny runs)")
     p.add_argument("--fresh", action="store_true", help="start a new study in the run directory (the call cache is kept)")
     p.add_argument("--no-test", action="store_true", help="skip scoring the winner and the baselines on the test split")
+    p.add_argument("--replay", metavar="TABLE", help="answer every model call from a replay table (archon replay build); "
+                   "no backend is called, and a call the table lacks stops the search with an error")
     p.add_argument("--quiet", action="store_true", help="no live display")
     p.set_defaults(handler=search_command)
 
@@ -57,13 +65,19 @@ def search_command(args: argparse.Namespace) -> int:
         parallel=args.parallel,
         use_ray=not args.no_ray,
         final_test=not args.no_test,
+        replay=args.replay,
         console=err,
     )
     if args.dry_run:
         _print_estimate(out, result.estimate)
         return 0
     _print_summary(out, result)
-    return 130 if result.stopped == "interrupted" else 0
+    if result.stopped == "interrupted":
+        return 130
+    if result.no_result:
+        print(f"archon search: {result.no_result}", file=sys.stderr)
+        return EXIT_NO_RESULT
+    return 0
 
 
 def _print_estimate(out: Any, est: Any) -> None:
@@ -80,7 +94,7 @@ def _print_estimate(out: Any, est: Any) -> None:
 
 
 def _print_summary(out: Any, result: Any) -> None:
-    from archon.search.report import test_lines
+    from archon.search.report import emitted_lines, test_lines
 
     trials = result.trials
     counts: dict[str, int] = {}
@@ -96,9 +110,11 @@ def _print_summary(out: Any, result: Any) -> None:
         out.print("  " + ", ".join(f"{k}={v}" for k, v in b.params.items()))
     if result.pareto:
         out.print(f"Pareto front: trials {', '.join(str(s.number) for s in result.pareto)}")
+    for line in emitted_lines(result):
+        out.print(line, highlight=False)
     if result.test:
         for line in test_lines(result.test):
-            out.print(line)
+            out.print(line, highlight=False)
     spent = (result.ledger or {}).get("spent", {})
     out.print(f"backend calls made: {result.calls_made}, answered by the cache: {result.calls_cached}; "
               f"budget spent: {spent.get('calls', 0)} calls, {spent.get('tokens', 0)} tokens, ${spent.get('dollars', 0):.4f}; "

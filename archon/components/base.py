@@ -17,6 +17,7 @@ from archon.backends.base import CallRequest, CallResult, Usage
 from archon.components.parsing import default_extract
 from archon.components.prompting import PromptBook
 from archon.components.types import CallRecord, Candidate, QueryState, derive_seed
+from archon.errors import ReplayMissError
 
 __all__ = [
     "ClientLike",
@@ -187,6 +188,8 @@ async def dispatch(ctx: NodeContext, items: Sequence[tuple[QueryState, CallReque
     requests = [req for _, req in items]
     try:
         results = list(await ctx.client.complete(requests))
+    except ReplayMissError:
+        raise  # a replay without the answer stops the evaluation: scoring around it would lie
     except Exception as exc:  # noqa: BLE001 - turned into per-call errors, handled per query
         message = f"{type(exc).__name__}: {exc}"
         results = [CallResult(text="", error=message) for _ in requests]

@@ -14,8 +14,11 @@ One loop, whatever runs the shards (Ray tasks or the in-process loop):
 4. When a rung's shards are back: report the rung's accuracy (single objective: Optuna's
    successive-halving pruner decides; several objectives: our own rung rule), then either
    dispatch the next rung or tell the trial COMPLETE / PRUNED.
-5. At the end, the best pipeline (and Pareto set) and the single-call baselines are scored on the
-   test split, and the run directory's report is written.
+5. At the end, the top trials by dev and the one-greedy-call baseline are raced on the selection
+   split, which no trial saw (archon.search.selection): what is emitted must beat the baseline
+   there with significance, or the baseline is emitted. Then the emitted pipeline (and the best
+   by dev, and the Pareto set) and the baseline are scored on the test split, and the run
+   directory's report is written.
 
 The trial's number is in every shard's key and result, and results are counted once per key,
 so a retried task never counts twice; interrupted trials are re-run on resume (see rundir).
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import math
 import os
 import random
@@ -85,6 +89,11 @@ class SearchResult:
     search_calls: dict[str, Any] = field(default_factory=dict)  # spend of the search proper (no test)
     wall_time: float = 0.0
     test: dict[str, Any] | None = None
+    #: what best.yaml holds: label, trial (None for the baseline), spec_data, reason, verified
+    emitted: dict[str, Any] | None = None
+    selection: dict[str, Any] | None = None  # the selection stage's record (Decision.to_dict)
+    power: str | None = None  # what the selection split can detect, in words
+    no_result: str | None = None  # why nothing could be emitted
     estimate: Any = None
     dashboard: str | None = None
     resume_command: str = ""
@@ -226,6 +235,7 @@ class _Driver:
         self.seen_keys: set[str] = set()
         self.stop_reason: str | None = None
         self.stop_requested = False  # set by the Ctrl-C / SIGTERM handler; acted on between steps
+        self.fatal: str | None = None  # an error no other trial can avoid (a replay table's gap)
         self.asked = 0
         self.totals_spent: dict[str, Any] = {}
         self.durations: list[float] = []
@@ -345,7 +355,7 @@ class _Driver:
             job = ShardJob(
                 key=key, trial=run.trial.number, rung=run.rung, shard=int(key.rsplit("-", 1)[1]), split="dev",
                 indices=tuple(chunk), spec_data=run.spec_data, cache_path=self.cache_path,
-                preload=self.preload, sys_path=self.sys_path, trace=True,
+                preload=self.preload, sys_path=self.sys_path, trace=True, replay=self.replay,
             )
             run.pending[key] = tuple(chunk)
             self.by_key[key] = run.trial.number
@@ -370,6 +380,9 @@ class _Driver:
         _add(run.spent, res.spent)
         if res.error:
             self.fail_run(run, "failed", res.error)
+            if res.fatal:
+                self.fatal = res.error
+                self.stop_requested = True
             return
         run.rows.extend(res.rows)
         self.write_trace(run.trial.number, res)
@@ -550,6 +563,7 @@ def run_search(
     shard_size: int | None = None,
     final_test: bool = True,
     num_cpus: int | None = None,
+    replay: str | os.PathLike[str] | None = None,
     console: Any = None,
     on_event: Callable[[str, int, Any], None] | None = None,
 ) -> SearchResult:
@@ -558,7 +572,8 @@ def run_search(
     ``trials``/``parallel`` override the spec's ``search`` settings; ``resume=False`` starts a
     fresh study (the call cache is kept). ``use_ray=False`` evaluates in this process (one event
     loop, one client; ``fake`` then serves every model, for tests). ``preload`` names modules
-    every worker imports first (e.g. one that registers fake-model scripts).
+    every worker imports first (e.g. one that registers fake-model scripts). ``replay`` names a
+    replay table (archon.search.replay) that answers every model call instead of the backends.
     """
     import optuna
 
@@ -601,8 +616,11 @@ def run_search(
     if dry_run:
         from archon.search.estimate import estimate_search
 
+        from archon.search.selection import power_note
+
         est = estimate_search(space, settings, n_trials=n_trials, rungs=rungs, factor=fid.factor,
                               qtokens=qtokens, test_size=len(splits.test), seed=search.seed)
+        est.notes.append(power_note(len(splits.selection), len(splits.dev), None))
         return SearchResult(run_dir=rundir.path, storage="", study_name="", objectives=objectives, estimate=est,
                             resume_command=resume_cmd)
 
@@ -634,6 +652,14 @@ def run_search(
 
     ledger = BudgetLedger(rundir.ledger, Limits.from_spec(settings.budget.search))
     cache_path = str(rundir.cache) if settings.cache is True else None
+    replay_meta = None
+    if replay is not None:
+        from archon.search.replay import open_table
+
+        table, replay_meta = open_table(replay)
+        cache_path = str(table)
+        _say(console, progress, f"replay: every answer comes from {replay} ({replay_meta.get('architectures')} architectures "
+                                f"of {replay_meta.get('space')} on {replay_meta.get('records')} records); no backend is called")
     if use_ray:
         from archon.search.dispatch import RayDispatcher
 
@@ -644,7 +670,10 @@ def run_search(
         from archon.backends import Client
         from archon.search.dispatch import InProcessDispatcher
 
-        client = Client.from_spec(settings, cache_path=cache_path, fake=fake)
+        if replay_meta is not None:
+            client = Client.from_spec(settings, cache=cache_path, replay=True, structured=replay_meta.get("structured_output"))
+        else:
+            client = Client.from_spec(settings, cache_path=cache_path, fake=fake)
         dispatcher = InProcessDispatcher(client)
     from archon.search.dispatch import task_options
 
@@ -659,6 +688,7 @@ def run_search(
         parallel=n_parallel, target=n_trials, shard_size=shard_size or DEFAULT_SHARD_SIZE, qtokens=qtokens,
         cache_path=cache_path, preload=preload, sys_path=tuple(p for p in sys.path if p), task_opts=task_opts,
         spec_dir=spec_dir, cost_unit=cost_unit, emit=lambda *a: None, tick=lambda: None,
+        replay=None if replay_meta is None else replay_meta.get("structured_output") or {},
     )
     if progress:
         from archon.search.live import LiveDisplay
@@ -692,6 +722,9 @@ def run_search(
     if threading_main():
         for sig in previous:
             signal.signal(sig, _stop)
+    from archon.search.selection import power_note
+
+    _say(console, progress, power_note(len(splits.selection), len(splits.dev), None))
     try:
         if live is not None:
             live.start()
@@ -701,18 +734,25 @@ def run_search(
         except KeyboardInterrupt:
             in_loop[0] = False
             interrupted = True
-            driver.stop_reason = "interrupted"
-            driver.interrupt("interrupted", "stopped by the user (Ctrl-C)")
+            if driver.fatal:
+                driver.stop_reason = "stopped: " + driver.fatal[:300]
+                driver.interrupt("interrupted", driver.fatal[:1000])
+            else:
+                driver.stop_reason = "interrupted"
+                driver.interrupt("interrupted", "stopped by the user (Ctrl-C)")
         finally:
             if live is not None:
                 live.stop()
         result.stopped = driver.stop_reason
         result.search_calls = dict(driver.totals_spent)
-        if final_test and not interrupted:
+        if not interrupted:
             from archon.search.final import final_test as run_final
 
             try:
-                result.test = run_final(driver, benchmark=benchmark, splits=splits, console=console, progress=progress)
+                baseline, baselines_dev = _choose_emitted(driver, result, splits, lambda m: _say(console, progress, m))
+                if final_test:
+                    result.test = run_final(driver, splits=splits, emitted=result.emitted, baseline=baseline,
+                                            baselines_dev=baselines_dev, console=console, progress=progress)
             except KeyboardInterrupt:
                 interrupted = True
                 result.stopped = "interrupted"
@@ -723,6 +763,8 @@ def run_search(
         dispatcher.close()
         result.ledger = ledger.totals().to_dict()
         ledger.close()
+    if driver.fatal:
+        raise InputError(f"{spec_path}: error: the search stopped: {driver.fatal}")
     from archon.search.report import collect, write_report
 
     collect(result, study)
@@ -733,6 +775,54 @@ def run_search(
     if interrupted:
         _say(console, progress, f"interrupted. Resume with: {resume_cmd}")
     return result
+
+
+def _choose_emitted(driver: _Driver, result: SearchResult, splits: Any, say: Callable[[str], None]) -> tuple[Any, list[dict[str, Any]]]:
+    """Decide what best.yaml holds (archon.search.selection); returns the baseline and the
+    baselines' dev scores for the test comparison."""
+    from optuna.trial import TrialState
+
+    from archon.search.final import choose_baseline
+    from archon.search.selection import power_note, select_winner
+    from archon.search.stats import preference
+
+    complete = [t for t in driver.study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE and "pipeline" in t.user_attrs]
+    if not complete:
+        failed = [t for t in driver.study.get_trials(deepcopy=False) if t.user_attrs.get("reason")]
+        why = f"; first reason: {failed[0].user_attrs['reason'][:300]}" if failed else ""
+        result.no_result = f"no trial completed ({driver.stop_reason or 'every trial failed, was pruned or was infeasible'}){why}"
+        return None, []
+    if len(driver.objectives) == 1:
+        best = max(complete, key=lambda t: preference(t.values[0], t.user_attrs.get("cost_per_query"), t.number))
+    else:
+        front = sorted((t for t in driver.study.best_trials if "pipeline" in t.user_attrs), key=lambda t: (-t.values[0], t.number))
+        best = front[0] if front else max(complete, key=lambda t: (t.values[0], -t.number))
+    data = _spec_data(driver.settings, driver.spec_dir)
+    data["pipeline"] = best.user_attrs["pipeline"]
+    by_dev = {"label": f"trial-{best.number}", "trial": best.number, "spec_data": data, "verified": False,
+              "beats_baseline": None}
+    picked = choose_baseline(driver, splits=splits)
+    if picked is None:
+        result.emitted = {**by_dev, "reason": "chosen by dev score alone: the search budget cannot cover scoring the baselines"}
+        return None, []
+    baseline, baselines_dev = picked
+    if baseline.dev_score is None:
+        key = json.dumps(baseline.spec_data["pipeline"], sort_keys=True)
+        same = [t for t in complete if json.dumps(t.user_attrs["pipeline"], sort_keys=True) == key]
+        first = same[0] if same else min(complete, key=lambda t: t.number)
+        baseline.dev_score = first.user_attrs.get("dev_score")
+    result.power = power_note(len(splits.selection), len(splits.dev), baseline.dev_score)
+    decision = select_winner(driver, splits=splits, baseline=baseline, say=say)
+    if decision is None:
+        why = ("the selection split is empty (benchmark.selection: 0)" if not splits.selection
+               else "the search budget cannot cover the selection stage")
+        result.emitted = {**by_dev, "reason": f"chosen by dev score alone, not checked on held-out data: {why}"}
+        return baseline, baselines_dev
+    result.selection = decision.to_dict()
+    result.emitted = {"label": decision.emitted.label, "trial": decision.emitted.trial, "spec_data": decision.emitted.spec_data,
+                      "reason": decision.reason, "verified": decision.n > 0, "beats_baseline": decision.beats_baseline}
+    say(f"emitted: {decision.reason}")
+    return baseline, baselines_dev
 
 
 def threading_main() -> bool:

@@ -25,6 +25,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from archon.errors import ReplayMissError
+
 __all__ = ["ShardJob", "ShardResult", "arun_shard", "run_shard", "logical_cost"]
 
 
@@ -41,6 +43,9 @@ class ShardJob:
     preload: tuple[str, ...] = ()  # modules to import first (e.g. ones registering fake scripts)
     sys_path: tuple[str, ...] = ()
     trace: bool = True
+    #: a replay: ``cache_path`` is the table, read only; the value says which model identities
+    #: used structured output when it was built (None: a live evaluation)
+    replay: dict[str, bool] | None = None
 
 
 @dataclass
@@ -56,6 +61,7 @@ class ShardResult:
     wall: float = 0.0
     node: str = ""
     error: str | None = None
+    fatal: bool = False  # the error would recur for every trial (a replay table's gap): stop
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -81,16 +87,19 @@ def _prepare(job: ShardJob) -> None:
         importlib.import_module(module)
 
 
-def _client_for(spec: Any, cache_path: str | None, fake: Any = None) -> Any:
+def _client_for(spec: Any, cache_path: str | None, fake: Any = None, replay: dict[str, bool] | None = None) -> Any:
     from archon.backends import Client
 
     if fake is not None:
         return Client.from_spec(spec, cache_path=cache_path, fake=fake)
-    key = _fingerprint([spec.model_dump(mode="json")["models"], cache_path, spec.cache])
+    key = _fingerprint([spec.model_dump(mode="json")["models"], cache_path, spec.cache, replay])
     with _STATE_LOCK:
         client = _CLIENTS.get(key)
         if client is None:
-            client = Client.from_spec(spec, cache_path=cache_path)
+            if replay is not None:
+                client = Client.from_spec(spec, cache=cache_path, replay=True, structured=replay)
+            else:
+                client = Client.from_spec(spec, cache_path=cache_path)
             _CLIENTS[key] = client
         return client
 
@@ -164,7 +173,7 @@ async def arun_shard(job: ShardJob, *, client: Any = None, benchmark: Any = None
         spec = Spec.model_validate(job.spec_data)
         pipeline = compile_pipeline(spec)
         bench = benchmark if benchmark is not None else _benchmark_for(spec)
-        client = client if client is not None else _client_for(spec, job.cache_path)
+        client = client if client is not None else _client_for(spec, job.cache_path, replay=job.replay)
         records = bench.splits().get(job.split)
         chosen = [records[i] for i in job.indices]
         report = await evaluate(pipeline, bench, chosen, client, trace=job.trace, batch_size=max(1, len(chosen)))
@@ -188,6 +197,9 @@ async def arun_shard(job: ShardJob, *, client: Any = None, benchmark: Any = None
             result.rows.append(out)
         result.spent = _sum(spent)
         result.logical = _sum(logical)
+    except ReplayMissError as exc:
+        result.error = f"ReplayMissError: {exc}"
+        result.fatal = True
     except Exception as exc:  # noqa: BLE001 - a broken shard is reported, the search goes on
         result.error = f"{type(exc).__name__}: {exc}"
     result.wall = time.monotonic() - started

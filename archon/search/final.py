@@ -1,11 +1,16 @@
-"""After the search: the winner (and the Pareto set) and the single-call baselines on TEST.
+"""After the search: the baseline, and the emitted pipeline against it on TEST.
 
 The baselines are, for each model, one greedy call (temperature 0, one sample) with the prompt
 settings of the space's first point — the same node id and prompt, so on dev they are the same
 calls as trial 0 and come from the cache. When there are several models, the baseline compared
-against is the one with the best *dev* score (choosing by test would flatter it). The comparison
-is paired on the same test records: McNemar's exact test for 0/1 scores, a paired bootstrap
-otherwise. Test evaluation reserves its worst case in the ledger like any trial; if the search
+against is the one with the best *dev* score (choosing by test would flatter it).
+
+What is emitted is decided before test is touched (archon.search.selection). Test then scores
+the emitted pipeline, the best trial by dev when that is another one (so the report shows what
+taking the raw dev maximum would have given), the Pareto set with several objectives, and the
+baseline. The comparison is paired on the same test records: McNemar's exact test for 0/1
+scores, a paired bootstrap otherwise; records whose calls failed for good are left out of both
+sides. Test evaluation reserves its worst case in the ledger like any trial; if the search
 budget cannot cover it, it is skipped and the summary says so.
 """
 
@@ -14,10 +19,11 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from archon.errors import InputError, SearchError
 from archon.search.ledger import Spend
 from archon.search.stats import paired_test, preference, wilson
 
-__all__ = ["baseline_specs", "final_test", "evaluate_all"]
+__all__ = ["baseline_specs", "choose_baseline", "final_test", "evaluate_all"]
 
 MAX_PARETO_ON_TEST = 5
 
@@ -39,8 +45,6 @@ def baseline_specs(settings_data: dict[str, Any], first_pipeline: dict[str, Any]
             for m in (c.get("models") or [c.get("model")]) if c.get("type") == "generate" else []:
                 if m and m not in models:
                     models.append(m)
-    kinds = settings_data.get("models") or {}
-    models = [m for m in models if (kinds.get(m) or {}).get("kind") != "fake" or True]
     out = {}
     for m in models:
         comp = dict(template)
@@ -65,7 +69,7 @@ def evaluate_all(driver: Any, label: str, spec_data: dict[str, Any], split: str,
     chunks = [indices[i : i + size] for i in range(0, len(indices), size)]
     keys = []
     for k, chunk in enumerate(chunks):
-        key = f"{driver.ledger.session}/{label}/{split}/shard-{k}"
+        key = f"{driver.ledger.session}/{label}/{split}/{chunk[0]}-{chunk[-1]}/shard-{k}"
         if driver.ledger.reserve(key, per_query.scaled(len(chunk))) is None:
             for done in keys:
                 driver.ledger.release(done)
@@ -73,7 +77,8 @@ def evaluate_all(driver: Any, label: str, spec_data: dict[str, Any], split: str,
         keys.append(key)
     for key, chunk in zip(keys, chunks):
         job = ShardJob(key=key, trial=-1, rung=0, shard=0, split=split, indices=tuple(chunk), spec_data=spec_data,
-                       cache_path=driver.cache_path, preload=driver.preload, sys_path=driver.sys_path, trace=False)
+                       cache_path=driver.cache_path, preload=driver.preload, sys_path=driver.sys_path, trace=False,
+                       replay=driver.replay)
         driver.dispatcher.submit(job, driver.task_opts)
     pending = set(keys)
     rows: dict[str, list[dict[str, Any]]] = {}
@@ -90,7 +95,9 @@ def evaluate_all(driver: Any, label: str, spec_data: dict[str, Any], split: str,
                 driver.dispatcher.cancel(list(pending))
                 for key in pending:
                     driver.ledger.settle(key, driver_reserved(driver, key))
-                raise RuntimeError(f"{label} on {split}: {res.error}")
+                if res.fatal:
+                    raise InputError(f"{label} on {split}: {res.error}")
+                raise SearchError(f"{label} on {split}: {res.error}")
             rows[res.key] = res.rows
     return [r for key in keys for r in rows[key]]
 
@@ -102,86 +109,112 @@ def driver_reserved(driver: Any, key: str) -> Spend:
 
 
 def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    n = len(rows)
-    total = sum(r["score"] for r in rows)
+    scored = [r for r in rows if r.get("score") is not None]
+    n = len(scored)
+    total = sum(r["score"] for r in scored)
     lo, hi = wilson(total, n)
-    return {"accuracy": total / n if n else 0.0, "ci": [lo, hi], "n": n}
+    return {"accuracy": total / n if n else 0.0, "ci": [lo, hi], "n": n, "call_failed": len(rows) - n}
 
 
-def final_test(driver: Any, *, benchmark: Any, splits: Any, console: Any = None, progress: bool = True) -> dict[str, Any] | None:
-    from optuna.trial import TrialState
+def _first_pipeline(driver: Any) -> dict[str, Any] | None:
+    trials = sorted(driver.study.get_trials(deepcopy=False), key=lambda t: t.number)
+    first = next((t for t in trials if "pipeline" in t.user_attrs), None)
+    return first.user_attrs["pipeline"] if first else None
 
-    from archon.search.driver import _say, _spec_data
 
-    study = driver.study
-    complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE and "pipeline" in t.user_attrs]
-    if not complete or not splits.test:
-        return None
-    if len(driver.objectives) == 1:
-        best = max(complete, key=lambda t: preference(t.values[0], t.user_attrs.get("cost_per_query"), t.number))
-        chosen = [best]
-    else:
-        front = study.best_trials
-        front = [t for t in front if "pipeline" in t.user_attrs]
-        front.sort(key=lambda t: (-t.values[0], t.number))
-        chosen = front[:MAX_PARETO_ON_TEST]
-        best = chosen[0] if chosen else max(complete, key=lambda t: (t.values[0], -t.number))
-        if best not in chosen:
-            chosen.insert(0, best)
+def choose_baseline(driver: Any, *, splits: Any) -> tuple[Any, list[dict[str, Any]]] | None:
+    """The one-greedy-call baseline as a selection :class:`Contender` (with several models, the
+    best by dev), and the dev scores of every model's baseline; None if the budget cannot cover
+    scoring them on dev."""
+    from archon.graph import compile_pipeline
+    from archon.search.driver import _spec_data, worst_case
+    from archon.search.selection import Contender
+    from archon.spec.schema import Spec
+
     settings_data = _spec_data(driver.settings, driver.spec_dir)
-    first = next((t for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number) if "pipeline" in t.user_attrs), None)
-    baselines = baseline_specs(settings_data, first.user_attrs["pipeline"] if first else None)
-    test_idx = list(range(len(splits.test)))
+    baselines = baseline_specs(settings_data, _first_pipeline(driver))
+    if not baselines:
+        return None
     dev_idx = list(range(len(splits.dev)))
-    out: dict[str, Any] = {"split": "test", "n": len(test_idx), "pipelines": [], "baselines": []}
-    _say(console, progress, f"scoring the best pipeline{'s' if len(chosen) > 1 else ''} and the baselines on test ({len(test_idx)} records)...")
-    # pick the baseline by dev score when there are several
-    chosen_baseline = None
+    scored: list[dict[str, Any]] = []
+    chosen, best_dev = next(iter(baselines)), None
     if len(baselines) > 1:
-        best_dev = None
         for model, data in baselines.items():
             rows = evaluate_all(driver, f"baseline-{model}", data, "dev", dev_idx)
             if rows is None:
-                out["skipped"] = "the search budget cannot cover scoring the baselines on dev"
-                return out
+                return None
             s = _summary(rows)
-            out["baselines"].append({"model": model, "dev": s})
+            scored.append({"model": model, "dev": s})
             if best_dev is None or s["accuracy"] > best_dev:
-                best_dev, chosen_baseline = s["accuracy"], model
-    elif baselines:
-        chosen_baseline = next(iter(baselines))
+                best_dev, chosen = s["accuracy"], model
+    data = baselines[chosen]
+    static = compile_pipeline(Spec.model_validate(data)).static_cost(query_tokens=driver.qtokens)
+    cost = {"calls": float(static.calls), "tokens": float(static.input_tokens + static.output_tokens), "dollars": float(static.dollars)}
+    return Contender("baseline", data, None, best_dev, cost, model=chosen), scored
+
+
+def final_test(driver: Any, *, splits: Any, emitted: dict[str, Any] | None, baseline: Any, baselines_dev: list[dict[str, Any]],
+               console: Any = None, progress: bool = True) -> dict[str, Any] | None:
+    """Score the emitted pipeline (and the dev-best trial, and the Pareto set) and the baseline on test."""
+    from optuna.trial import TrialState
+
+    from archon.search.driver import _say, _spec_data
+    from archon.search.stats import preference
+
+    study = driver.study
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE and "pipeline" in t.user_attrs]
+    if not splits.test or (not complete and emitted is None):
+        return None
+    settings_data = _spec_data(driver.settings, driver.spec_dir)
+    entries: list[tuple[str, int | None, dict[str, Any], dict[str, Any]]] = []  # label, trial, spec data, extra
+    if emitted is not None:
+        entries.append((emitted["label"], emitted.get("trial"), emitted["spec_data"], {"emitted": True}))
+    if complete:
+        if len(driver.objectives) == 1:
+            chosen = [max(complete, key=lambda t: preference(t.values[0], t.user_attrs.get("cost_per_query"), t.number))]
+        else:
+            chosen = sorted((t for t in study.best_trials if "pipeline" in t.user_attrs), key=lambda t: (-t.values[0], t.number))[:MAX_PARETO_ON_TEST]
+        for t in chosen:
+            if any(e[1] == t.number for e in entries):
+                continue
+            data = copy.deepcopy(settings_data)
+            data["pipeline"] = t.user_attrs["pipeline"]
+            entries.append((f"trial-{t.number}", t.number, data, {"best_by_dev": True}))
+    test_idx = list(range(len(splits.test)))
+    out: dict[str, Any] = {"split": "test", "n": len(test_idx), "pipelines": [], "baselines": list(baselines_dev)}
+    _say(console, progress, f"scoring {'the emitted pipeline' if emitted else 'the best pipeline'}"
+         f"{' and others' if len(entries) > 1 else ''} and the baseline on test ({len(test_idx)} records)...")
     results: dict[str, list[dict[str, Any]]] = {}
-    for t in chosen:
-        data = copy.deepcopy(settings_data)
-        data["pipeline"] = t.user_attrs["pipeline"]
-        rows = evaluate_all(driver, f"trial-{t.number}", data, "test", test_idx)
+    for label, trial, data, extra in entries:
+        if results.get(label) is not None:
+            continue
+        rows = evaluate_all(driver, label, data, "test", test_idx)
         if rows is None:
             out["skipped"] = "the search budget cannot cover scoring on test"
             break
-        results[f"trial-{t.number}"] = rows
-        out["pipelines"].append({"trial": t.number, "dev": t.user_attrs.get("dev_score"), "test": _summary(rows),
-                                 "cost_per_query": t.user_attrs.get("cost_per_query")})
+        results[label] = rows
+        entry = {"label": label, "trial": trial, "test": _summary(rows), **extra}
+        t = study.trials[trial] if trial is not None else None
+        if t is not None:
+            entry.update(dev=t.user_attrs.get("dev_score"), cost_per_query=t.user_attrs.get("cost_per_query"))
+        out["pipelines"].append(entry)
     base_rows = None
-    if chosen_baseline is not None and "skipped" not in out:
-        base_rows = evaluate_all(driver, f"baseline-{chosen_baseline}", baselines[chosen_baseline], "test", test_idx)
+    if baseline is not None and "skipped" not in out:
+        base_rows = results.get(baseline.label)
+        if base_rows is None:
+            base_rows = evaluate_all(driver, "baseline", baseline.spec_data, "test", test_idx)
         if base_rows is None:
             out["skipped"] = "the search budget cannot cover scoring the baseline on test"
         else:
-            entry = next((b for b in out["baselines"] if b["model"] == chosen_baseline), None)
-            if entry is None:
-                entry = {"model": chosen_baseline}
-                out["baselines"].append(entry)
-            entry["test"] = _summary(base_rows)
-            entry["chosen"] = True
-            out["baseline"] = {"model": chosen_baseline, "test": entry["test"], "pipeline": baselines[chosen_baseline]["pipeline"]}
+            out["baseline"] = {"model": baseline.model, "label": baseline.label, "test": _summary(base_rows),
+                               "pipeline": baseline.spec_data["pipeline"]}
     if base_rows is not None:
-        by_id = {r["id"]: r["score"] for r in base_rows}
+        by_id = {r["id"]: r["score"] for r in base_rows if r.get("score") is not None}
         for p in out["pipelines"]:
-            rows = results[f"trial-{p['trial']}"]
-            a = [r["score"] for r in rows if r["id"] in by_id]
-            b = [by_id[r["id"]] for r in rows if r["id"] in by_id]
-            test = paired_test(a, b)
+            if p["label"] == baseline.label:
+                continue
+            rows = [r for r in results[p["label"]] if r.get("score") is not None and r["id"] in by_id]
+            test = paired_test([r["score"] for r in rows], [by_id[r["id"]] for r in rows])
             p["vs_baseline"] = {"method": test.method, "p_value": test.p_value, "difference": test.difference,
                                 "wins": test.a_only, "losses": test.b_only, "significant": test.significant}
-    out["best_trial"] = best.number
     return out

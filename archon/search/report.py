@@ -18,7 +18,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-__all__ = ["collect", "summaries", "write_report"]
+__all__ = ["collect", "emitted_lines", "summaries", "test_lines", "write_report"]
 
 _ORDER = {"complete": 0, "pruned": 1, "infeasible": 2, "failed": 3, "budget": 4, "wall_time": 4, "interrupted": 5}
 
@@ -188,6 +188,16 @@ def _html(result: Any, trials: list[Any], plots: dict[str, Path], settings: Any)
     spent = led.get("spent", {})
     parts.append(f"<li>spent: {spent.get('calls', 0)} calls, {spent.get('tokens', 0)} tokens, ${spent.get('dollars', 0):.4f}; "
                  f"calls made {result.calls_made}, answered by the cache {result.calls_cached}</li></ul>")
+    if result.emitted or result.no_result:
+        parts.append("<h2>What best.yaml holds, and why</h2><ul>" + "".join(f"<li>{e(line)}</li>" for line in emitted_lines(result)) + "</ul>")
+    if result.selection and result.selection.get("contenders"):
+        parts.append("<h3>Selection split</h3><table><tr><th>candidate</th><th>dev</th><th>selection</th><th>n</th>"
+                     "<th>p vs baseline (one-sided)</th><th>Holm-adjusted</th><th>cost / query</th><th>dropped</th></tr>")
+        for c in [result.selection["baseline"]] + result.selection["contenders"]:
+            parts.append(f"<tr><td>{e(c['label'])}</td><td>{_num(c.get('dev'))}</td><td>{_num(c.get('selection'))}</td>"
+                         f"<td>{c.get('n', '')}</td><td>{_num(c.get('p_vs_baseline'), 4)}</td><td>{_num(c.get('p_adjusted'), 4)}</td>"
+                         f"<td>{e(_cost_text(c.get('cost_per_query') or {}))}</td><td>{e(c.get('dropped') or '')}</td></tr>")
+        parts.append("</table>")
     if result.test:
         parts.append("<h2>Test split</h2>" + e_test(result.test))
     for name, path in plots.items():
@@ -204,6 +214,24 @@ def _html(result: Any, trials: list[Any], plots: dict[str, Path], settings: Any)
     return "".join(parts)
 
 
+def _num(value: Any, digits: int = 3) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def emitted_lines(result: Any) -> list[str]:
+    """What was emitted and why, in plain words (CLI summary, report)."""
+    lines = []
+    if result.no_result:
+        lines.append(f"nothing emitted: {result.no_result}")
+    em = result.emitted
+    if em is not None:
+        what = "the baseline (one greedy call)" if em.get("trial") is None else f"trial {em['trial']}"
+        lines.append(f"emitted: {what}: {em['reason']}")
+    if result.power:
+        lines.append(result.power)
+    return lines
+
+
 def test_lines(test: dict[str, Any]) -> list[str]:
     """The test comparison as plain lines (CLI summary, report)."""
     if test.get("skipped") and not test.get("pipelines"):
@@ -212,7 +240,9 @@ def test_lines(test: dict[str, Any]) -> list[str]:
     base = test.get("baseline")
     for p in test.get("pipelines", []):
         s = p["test"]
-        line = f"trial {p['trial']}: test {s['accuracy']:.3f} [{s['ci'][0]:.2f}, {s['ci'][1]:.2f}] (n={s['n']})"
+        role = "emitted" if p.get("emitted") else "best by dev, not emitted" if p.get("best_by_dev") else ""
+        name = "baseline" if p.get("trial") is None else f"trial {p['trial']}"
+        line = f"{name}{f' ({role})' if role else ''}: test {s['accuracy']:.3f} [{s['ci'][0]:.2f}, {s['ci'][1]:.2f}] (n={s['n']})"
         vs = p.get("vs_baseline")
         if vs is not None and base is not None:
             verdict = "significant" if vs["significant"] else "not significant"
@@ -222,6 +252,9 @@ def test_lines(test: dict[str, Any]) -> list[str]:
     if base is not None:
         s = base["test"]
         lines.append(f"baseline ({base['model']}, one greedy call): test {s['accuracy']:.3f} [{s['ci'][0]:.2f}, {s['ci'][1]:.2f}]")
+    failed = sum(p["test"].get("call_failed", 0) for p in test.get("pipelines", [])) + (base or {}).get("test", {}).get("call_failed", 0)
+    if failed:
+        lines.append(f"({failed} test queries left out: a model call failed for good)")
     if test.get("skipped"):
         lines.append(f"(partly skipped: {test['skipped']})")
     return lines
@@ -236,10 +269,17 @@ def write_report(result: Any, study: Any, rundir: Any, settings: Any) -> dict[st
     out: dict[str, str] = {}
     trials = result.trials or summaries(study)
     path = rundir.path
-    if result.best is not None and result.best.spec_data:
-        header = (f"# Best pipeline of `archon search` (trial {result.best.number}, dev score {result.best.score:.3f}).\n"
+    emitted = result.emitted
+    if emitted is None and result.best is not None and result.best.spec_data:
+        # a report rebuilt from the storage alone: the selection stage's decision is not in it
+        emitted = {"label": f"trial-{result.best.number}", "trial": result.best.number, "spec_data": {"pipeline": result.best.spec_data},
+                   "reason": "best by dev score (the selection stage did not run)"}
+    (path / "best.yaml").unlink(missing_ok=True)
+    if emitted is not None:
+        what = "the baseline (one greedy call)" if emitted.get("trial") is None else f"trial {emitted['trial']}"
+        header = (f"# Emitted by `archon search`: {what}.\n# Why: {emitted['reason']}\n"
                   f"# Run it: archon run {path / 'best.yaml'} --query \"your question\"\n")
-        _write_yaml(path / "best.yaml", settings, result.best.spec_data, header)
+        _write_yaml(path / "best.yaml", settings, emitted["spec_data"]["pipeline"], header)
         out["best"] = str(path / "best.yaml")
     if result.pareto:
         pdir = rundir.pareto
@@ -265,6 +305,8 @@ def write_report(result: Any, study: Any, rundir: Any, settings: Any) -> dict[st
         "pareto": [s.number for s in result.pareto], "stopped": result.stopped, "ledger": result.ledger,
         "calls_made": result.calls_made, "calls_cached": result.calls_cached, "wall_time": result.wall_time,
         "test": result.test, "trials": len(trials),
+        "emitted": None if result.emitted is None else {k: v for k, v in result.emitted.items() if k != "spec_data"},
+        "selection": result.selection, "power": result.power, "no_result": result.no_result,
     }
     (path / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     out["summary"] = str(path / "summary.json")

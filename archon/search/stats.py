@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass
 from typing import Sequence
 
-__all__ = ["PairedTest", "mcnemar_exact", "paired_bootstrap", "paired_test", "wilson"]
+__all__ = ["PairedTest", "mcnemar_exact", "one_sided_paired", "paired_bootstrap", "paired_test", "wilson"]
 
 
 def wilson(successes: float, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -28,12 +28,35 @@ def wilson(successes: float, n: int, z: float = 1.959964) -> tuple[float, float]
 
 def mcnemar_exact(b: int, c: int) -> float:
     """Two-sided exact McNemar p-value: ``b`` records only A got right, ``c`` only B."""
-    n = b + c
-    if n == 0:
+    from scipy.stats import binomtest
+
+    return 1.0 if b + c == 0 else float(binomtest(b, b + c, 0.5, alternative="two-sided").pvalue)
+
+
+def one_sided_paired(a: Sequence[float], b: Sequence[float], *, seed: int = 0) -> float:
+    """p-value for "a scores higher than b" on paired records (same order).
+
+    0/1 scores: the exact sign test on the records where the two disagree (one-sided McNemar).
+    Partial credit: a sign-flip permutation test of the mean difference (exact for few
+    records, 9,999 seeded resamples otherwise), so the p-value is the same on every run.
+    """
+    if len(a) != len(b):
+        raise ValueError("paired scores must cover the same records")
+    diffs = [x - y for x, y in zip(a, b)]
+    if not any(diffs):
         return 1.0
-    k = min(b, c)
-    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
-    return min(1.0, 2 * tail)
+    if all(x in (0.0, 1.0) for x in list(a) + list(b)):
+        from scipy.stats import binomtest
+
+        wins = sum(1 for d in diffs if d > 0)
+        losses = sum(1 for d in diffs if d < 0)
+        return float(binomtest(wins, wins + losses, 0.5, alternative="greater").pvalue)
+    import numpy as np
+    from scipy.stats import permutation_test
+
+    res = permutation_test((np.asarray(diffs),), np.mean, permutation_type="samples", alternative="greater",
+                           n_resamples=9999, rng=np.random.default_rng(seed))
+    return float(res.pvalue)
 
 
 def paired_bootstrap(a: Sequence[float], b: Sequence[float], *, rounds: int = 2000, seed: int = 0) -> float:

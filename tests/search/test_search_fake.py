@@ -47,7 +47,17 @@ def test_search_writes_the_run_directory(space_file, tmp_path) -> None:
     assert traces and all(json.loads(line)["trial"] >= 0 for line in traces[0].read_text().splitlines())
     # the test split: winner vs baseline, with a paired test
     assert result.test is not None and result.test["baseline"]["model"] == "m"
-    assert "vs_baseline" in result.test["pipelines"][0]
+    # what is emitted was decided on the selection split, and the summary says why
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["emitted"]["reason"] and result.selection is not None
+    assert summary["power"].startswith("power: with")
+    emitted = next(p for p in result.test["pipelines"] if p.get("emitted"))
+    if result.emitted["trial"] is None:
+        assert emitted["label"] == "baseline" and "beat one greedy call" in result.emitted["reason"]
+    else:
+        assert result.emitted["beats_baseline"] and "vs_baseline" in emitted
+    others = [p for p in result.test["pipelines"] if p["label"] != "baseline"]
+    assert all("vs_baseline" in p for p in others)
 
 
 def test_infeasible_architectures_are_recorded_not_scored(space_file, tmp_path) -> None:

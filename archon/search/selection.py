@@ -1,0 +1,264 @@
+"""Choosing what a search emits: its top candidates and the baseline, raced on held-out records.
+
+Why: trials are chosen by dev, so the best dev score is biased up (the winner's curse). With a
+few dozen dev queries a dozen architectures sit within one query of each other, and taking the
+raw maximum optimises noise: a winner that ties — or loses to — one greedy call on new data.
+
+What: the ``k`` best complete trials by dev (the Pareto front with several objectives) and the
+one-greedy-call baseline are evaluated on the *selection* split, which no trial saw, in stages
+(a third, two thirds, all of it):
+
+1. **Racing.** After each stage but the last, a contender that the current leader beats on the
+   shared records (one-sided paired test, p < ``alpha``) is dropped: more queries go only to
+   contenders still in doubt. The cache makes a query the leader already answered free.
+2. **Against the baseline.** On all selection records, each remaining contender is tested
+   against the baseline: one-sided, paired (an exact sign test on the records where the two
+   disagree for 0/1 scores, a sign-flip permutation test for partial credit), with Holm's
+   correction over all ``k`` contenders (dropped ones count, with p = 1).
+3. **Emit.** Among the contenders that beat the baseline significantly, the best one and every
+   one statistically tied with it (two-sided paired p >= ``alpha``) are equivalent on the
+   evidence; the cheapest of those by real cost per query is emitted. If none beats the
+   baseline, the baseline is emitted and the summary says so in plain words.
+
+Dropping contenders only removes chances to claim a win, and the claim itself is tested once,
+on the full split, with the correction for every contender that entered: the emitted pipeline
+beats the baseline at family-wise level ``alpha`` on records the search never saw.
+
+The logic (:func:`race`) takes an ``evaluate(contender, indices)`` callable, so it is tested on
+scripted outcomes; :func:`select_winner` wires it to the driver's dispatcher.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from archon.search.stats import one_sided_paired, paired_test
+
+__all__ = ["Contender", "Decision", "min_detectable_difference", "power_note", "race", "select_winner", "TOP_K"]
+
+#: Candidates by dev that go on to the selection split.
+TOP_K = 5
+ALPHA = 0.05
+#: No racing decision on fewer shared records than this.
+MIN_RACE_RECORDS = 10
+
+
+@dataclass
+class Contender:
+    label: str  # "trial-7" or "baseline"
+    spec_data: dict[str, Any]
+    trial: int | None = None  # None for the baseline
+    dev_score: float | None = None
+    cost: dict[str, Any] = field(default_factory=dict)  # real cost per query (calls, tokens, dollars)
+    scores: dict[int, float] = field(default_factory=dict)  # selection index -> score
+    dropped: str | None = None  # why racing dropped it
+    p_vs_baseline: float | None = None  # one-sided, uncorrected
+    p_adjusted: float | None = None  # Holm-adjusted
+    model: str | None = None  # the baseline's model
+
+    def mean(self, on: Sequence[int] | None = None) -> float:
+        keys = list(self.scores) if on is None else [i for i in on if i in self.scores]
+        return sum(self.scores[i] for i in keys) / len(keys) if keys else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {"label": self.label, "trial": self.trial, "model": self.model, "dev": self.dev_score, "cost_per_query": self.cost,
+                "selection": self.mean(), "n": len(self.scores), "dropped": self.dropped,
+                "p_vs_baseline": self.p_vs_baseline, "p_adjusted": self.p_adjusted}
+
+
+@dataclass
+class Decision:
+    emitted: Contender
+    baseline: Contender
+    contenders: list[Contender]
+    n: int  # selection records evaluated
+    reason: str  # plain words, for the summary, report and exit message
+    beats_baseline: bool
+    tied_with_best: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"emitted": self.emitted.label, "emitted_trial": self.emitted.trial, "beats_baseline": self.beats_baseline,
+                "reason": self.reason, "n": self.n, "tied_with_best": self.tied_with_best,
+                "baseline": self.baseline.summary(), "contenders": [c.summary() for c in self.contenders]}
+
+
+def _paired(a: Contender, b: Contender) -> tuple[list[float], list[float]]:
+    common = [i for i in a.scores if i in b.scores]
+    return [a.scores[i] for i in common], [b.scores[i] for i in common]
+
+
+def _cost_key(c: Contender) -> tuple[float, float, float]:
+    cost = c.cost or {}
+    return (float(cost.get("calls", 0.0)), float(cost.get("tokens", 0.0)), float(cost.get("dollars", 0.0)))
+
+
+def stages(n: int) -> list[int]:
+    """Cumulative selection sizes after which racing looks (the last is ``n``)."""
+    cuts = sorted({max(MIN_RACE_RECORDS, math.ceil(n * f)) for f in (1 / 3, 2 / 3)} | {n})
+    return [c for c in cuts if c <= n]
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-adjusted p-values (step-down, monotone), in the input order."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [1.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def race(contenders: list[Contender], baseline: Contender, evaluate: Callable[[Contender, list[int]], dict[int, float] | None],
+         n: int, *, alpha: float = ALPHA, say: Callable[[str], None] = lambda _: None) -> Decision | None:
+    """See the module docstring. ``evaluate`` returns index -> score for the given selection
+    indices (records whose calls failed for good are simply missing) or None when the budget
+    cannot cover it; then None is returned and nothing is claimed."""
+    alive = list(contenders)
+    done = 0
+    for end in stages(n):
+        indices = list(range(done, end))
+        done = end
+        for c in [baseline] + alive:
+            got = evaluate(c, indices)
+            if got is None:
+                return None
+            c.scores.update(got)
+        if end >= n or not alive:
+            continue
+        pool = [baseline] + alive
+        leader = max(pool, key=lambda c: (c.mean(), -_cost_key(c)[0]))
+        for c in list(alive):
+            if c is leader:
+                continue
+            a, b = _paired(leader, c)
+            if len(a) < MIN_RACE_RECORDS:
+                continue
+            p = one_sided_paired(a, b)
+            if p < alpha:
+                c.dropped = f"behind {leader.label} on {len(a)} selection queries ({leader.mean(c.scores):.3f} vs {c.mean():.3f}, p={p:.3g})"
+                alive.remove(c)
+                say(f"selection: {c.label} dropped, {c.dropped}")
+    for c in contenders:
+        if c in alive:
+            a, b = _paired(c, baseline)
+            c.p_vs_baseline = one_sided_paired(a, b) if a else 1.0
+        else:
+            c.p_vs_baseline = 1.0
+    adjusted = holm([c.p_vs_baseline or 1.0 for c in contenders]) if contenders else []
+    for c, p in zip(contenders, adjusted):
+        c.p_adjusted = p
+    winners = [c for c in contenders if c in alive and (c.p_adjusted or 1.0) < alpha and c.mean() > baseline.mean(c.scores)]
+    n_sel = len(baseline.scores)
+    if not winners:
+        reason = (f"no architecture in this space beat one greedy call on {n_sel} selection queries "
+                  f"(best {max((c.mean() for c in contenders), default=0.0):.3f} vs the baseline's {baseline.mean():.3f}); "
+                  "the baseline is emitted")
+        return Decision(baseline, baseline, contenders, n_sel, reason, False)
+    best = max(winners, key=lambda c: (c.mean(), -_cost_key(c)[0]))
+    tied = [best] + [c for c in winners if c is not best and paired_test(*_paired(best, c)).p_value >= alpha]
+    emitted = min(tied, key=lambda c: (_cost_key(c), -c.mean(), c.trial if c.trial is not None else -1))
+    diff = emitted.mean(baseline.scores) - baseline.mean(emitted.scores)
+    reason = (f"{emitted.label} beat one greedy call on {n_sel} selection queries "
+              f"({emitted.mean():.3f} vs {baseline.mean():.3f}, {diff:+.3f}; Holm-adjusted p={emitted.p_adjusted:.3g})")
+    if len(tied) > 1:
+        reason += f"; the cheapest of {len(tied)} statistically tied winners ({', '.join(c.label for c in tied)})"
+    return Decision(emitted, baseline, contenders, n_sel, reason, True, [c.label for c in tied])
+
+
+# ----------------------------------------------------------------------------- power
+
+
+def min_detectable_difference(n: int, p0: float, *, alpha: float = ALPHA, power: float = 0.8, k: int = TOP_K) -> float:
+    """Smallest accuracy gain over a baseline at ``p0`` that the selection stage detects with
+    ``power`` on ``n`` paired records, one-sided at ``alpha / k`` (Holm's first step).
+
+    Normal approximation of the paired test, assuming the candidate's errors are independent of
+    the baseline's (discordance p0(1-p1) + p1(1-p0)): a conservative figure, since a candidate
+    built on the baseline usually errs on the same records, which makes smaller gains visible.
+    """
+    from statistics import NormalDist
+
+    if n <= 0:
+        return 1.0
+    z = NormalDist().inv_cdf(1 - alpha / max(1, k)) + NormalDist().inv_cdf(power)
+    lo, hi = 0.0, 1.0 - p0
+    for _ in range(60):
+        d = (lo + hi) / 2
+        p1 = p0 + d
+        discord = p0 * (1 - p1) + p1 * (1 - p0)
+        se = math.sqrt(max(discord - d * d, 1e-12) / n)
+        if d >= z * se:
+            hi = d
+        else:
+            lo = d
+    return hi
+
+
+def power_note(n_selection: int, n_dev: int, baseline_accuracy: float | None, *, k: int = TOP_K) -> str:
+    if n_selection <= 0:
+        return ("selection split is empty: the winner is taken by dev score alone and is not checked on held-out "
+                "data (set benchmark.selection)")
+    p0 = 0.5 if baseline_accuracy is None else min(max(baseline_accuracy, 0.01), 0.99)
+    mdd = min_detectable_difference(n_selection, p0, k=k)
+    source = "assumed 0.5" if baseline_accuracy is None else f"{baseline_accuracy:.2f} on dev"
+    return (f"power: with {n_selection} selection queries and the baseline at {source}, the search can reliably tell "
+            f"apart a gain of about {mdd:+.2f} in accuracy over one greedy call (80% power, one-sided 5%, "
+            f"Holm over {k} candidates; smaller gains may be real but will not be claimed)")
+
+
+# ----------------------------------------------------------------------------- wiring
+
+
+def select_winner(driver: Any, *, splits: Any, baseline: Contender, say: Callable[[str], None], k: int = TOP_K) -> Decision | None:
+    """Race the top ``k`` complete trials and ``baseline`` on the selection split through the
+    driver's dispatcher. None when there is no selection split or no complete trial."""
+    from optuna.trial import TrialState
+
+    from archon.search.driver import _spec_data
+    from archon.search.final import evaluate_all
+    from archon.search.stats import preference
+
+    n = len(splits.selection)
+    complete = [t for t in driver.study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE and "pipeline" in t.user_attrs]
+    if not n or not complete:
+        return None
+    if len(driver.objectives) == 1:
+        ranked = sorted(complete, key=lambda t: preference(t.values[0], t.user_attrs.get("cost_per_query"), t.number), reverse=True)
+    else:
+        ranked = sorted((t for t in driver.study.best_trials if "pipeline" in t.user_attrs), key=lambda t: (-t.values[0], t.number))
+    settings_data = _spec_data(driver.settings, driver.spec_dir)
+    seen = {_key(baseline.spec_data["pipeline"])}
+    contenders: list[Contender] = []
+    for t in ranked:
+        key = _key(t.user_attrs["pipeline"])
+        if key in seen:
+            continue  # the baseline itself, or a duplicate of a better trial
+        seen.add(key)
+        data = copy.deepcopy(settings_data)
+        data["pipeline"] = t.user_attrs["pipeline"]
+        contenders.append(Contender(f"trial-{t.number}", data, t.number, t.user_attrs.get("dev_score"),
+                                    dict(t.user_attrs.get("cost_per_query") or {})))
+        if len(contenders) >= k:
+            break
+    if not contenders:
+        return Decision(baseline, baseline, [], 0, "the best trial by dev is the baseline itself (one greedy call); it is emitted", False)
+    say(f"choosing the winner: the top {len(contenders)} by dev and the baseline on {n} selection queries no trial saw...")
+
+    def evaluate(c: Contender, indices: list[int]) -> dict[int, float] | None:
+        rows = evaluate_all(driver, c.label, c.spec_data, "selection", indices)
+        if rows is None:
+            return None
+        return {r["index"]: float(r["score"]) for r in rows if r.get("score") is not None}
+
+    return race(contenders, baseline, evaluate, n, say=say)
+
+
+def _key(pipeline_data: Any) -> str:
+    import json
+
+    return json.dumps(pipeline_data, sort_keys=True)
