@@ -71,6 +71,7 @@ class TrialSummary:
     reason: str | None = None
     spec_data: dict[str, Any] | None = None
     values: list[float] | None = None
+    call_failed: int = 0  # queries left out of the score: a model call failed for good
 
 
 @dataclass
@@ -236,6 +237,7 @@ class _Driver:
         self.stop_reason: str | None = None
         self.stop_requested = False  # set by the Ctrl-C / SIGTERM handler; acted on between steps
         self.fatal: str | None = None  # an error no other trial can avoid (a replay table's gap)
+        self.lost_queries = 0  # dev queries left out of a score: a model call failed for good
         self.asked = 0
         self.totals_spent: dict[str, Any] = {}
         self.durations: list[float] = []
@@ -397,6 +399,7 @@ class _Driver:
         scored = [r for r in run.rows if r.get("score") is not None]
         lost = len(run.rows) - len(scored)
         trial.set_user_attr("call_failed_queries", lost)
+        self.lost_queries += lost
         if lost > MAX_CALL_FAILED_SHARE * len(run.rows):
             # Outages decide nothing: a trial that lost this many queries to failed calls has
             # no score worth comparing (its queries are retried by a resumed search).
@@ -584,6 +587,14 @@ def run_search(
     spec_path = Path(spec_path)
     text = spec_path.read_text(encoding="utf-8") if spec_path.exists() else ""
     doc = load_spec_file(spec_path)
+    # What `archon validate` rejects, a search rejects before anything runs (with the same
+    # file:line:col diagnostics), instead of running trials that can only fail.
+    from archon.spec import check_pipeline, check_space
+
+    if doc.is_space:
+        check_space(doc)
+    else:
+        check_pipeline(doc)
     settings = _settings_spec(doc)
     if settings.benchmark is None:
         raise InputError(f"{spec_path}:1:1: error: a search needs a 'benchmark:' section (which data defines a good answer)")

@@ -78,6 +78,8 @@ class LiveDisplay:
         made = d.totals_spent.get("calls", 0)
         saved = d.totals_spent.get("saved_tokens", 0)
         table.add_row("cache", f"{cached} calls answered by the cache ({saved} tokens saved), {made} made")
+        if d.lost_queries:
+            table.add_row("[red]lost queries[/]", f"{d.lost_queries} left out of scores: a model call failed for good")
         elapsed = t.elapsed
         wall = f"{elapsed:.0f}s" + (f" / {lim.wall_time:.0f}s" if lim.wall_time else "")
         new_done = done - (self._done_at_start or 0)

@@ -48,6 +48,7 @@ def summaries(study: Any) -> list[Any]:
                 reason=ua.get("reason"),
                 spec_data=ua.get("pipeline"),
                 values=list(t.values) if t.values is not None else None,
+                call_failed=int(ua.get("call_failed_queries", 0)),
             )
         )
     out.sort(key=lambda s: (_ORDER.get(s.status, 9), -(s.score if s.score is not None else -1), s.number))
@@ -109,27 +110,28 @@ def _cost_text(cost: dict[str, Any]) -> str:
 
 
 def _leaderboard(trials: list[Any], path_md: Path, path_csv: Path) -> None:
-    header = ["trial", "status", "dev score", "95% CI", "n", "cost / query", "calls spent", "reason", "choices"]
+    header = ["trial", "status", "dev score", "95% CI", "n", "lost", "cost / query", "calls spent", "reason", "choices"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     with path_csv.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["trial", "status", "dev_score", "ci_low", "ci_high", "n_queries", "calls_per_query",
+        w.writerow(["trial", "status", "dev_score", "ci_low", "ci_high", "n_queries", "call_failed_queries", "calls_per_query",
                     "tokens_per_query", "dollars_per_query", "calls_spent", "cached_calls", "reason", "params"])
         for s in trials:
             score = f"{s.score:.3f}" if s.score is not None else ""
             ci = f"[{s.ci[0]:.2f}, {s.ci[1]:.2f}]" if s.ci else ""
             reason = (s.reason or "").replace("|", "/").replace("\n", " ")[:160]
             lines.append(
-                f"| {s.number} | {s.status} | {score} | {ci} | {s.n or ''} | {_cost_text(s.cost)} | "
+                f"| {s.number} | {s.status} | {score} | {ci} | {s.n or ''} | {s.call_failed or ''} | {_cost_text(s.cost)} | "
                 f"{s.spent.get('calls', '') if s.spent else ''} | {reason} | {_fmt_params(s.params).replace('|', '/')} |"
             )
             w.writerow([s.number, s.status, s.score if s.score is not None else "", s.ci[0] if s.ci else "",
-                        s.ci[1] if s.ci else "", s.n, s.cost.get("calls", ""), s.cost.get("tokens", ""),
+                        s.ci[1] if s.ci else "", s.n, s.call_failed, s.cost.get("calls", ""), s.cost.get("tokens", ""),
                         s.cost.get("dollars", ""), s.spent.get("calls", "") if s.spent else "",
                         s.spent.get("cached_calls", "") if s.spent else "", s.reason or "", json.dumps(s.params)])
     path_md.write_text("# Leaderboard\n\nEvery trial, best first. Dev scores are on the queries the trial reached "
-                       "(pruned trials stopped at a smaller rung). Costs are per query, counting cached calls as if "
-                       "paid (the architecture's cost, independent of the cache).\n\n" + "\n".join(lines) + "\n",
+                       "(pruned trials stopped at a smaller rung). Lost: queries left out of the score because a "
+                       "model call failed for good after its retries (a trial losing more than 10% fails). Costs are "
+                       "per query, counting cached calls as if paid (the architecture's cost, independent of the cache).\n\n" + "\n".join(lines) + "\n",
                        encoding="utf-8")
 
 
@@ -178,7 +180,9 @@ def _html(result: Any, trials: list[Any], plots: dict[str, Path], settings: Any)
     best = result.best
     parts.append("<h2>Summary</h2><ul>")
     parts.append(f"<li>trials: {len(trials)} ({sum(1 for t in trials if t.status == 'complete')} complete, "
-                 f"{sum(1 for t in trials if t.status == 'pruned')} pruned, {sum(1 for t in trials if t.status == 'infeasible')} infeasible)</li>")
+                 f"{sum(1 for t in trials if t.status == 'pruned')} pruned, {sum(1 for t in trials if t.status == 'infeasible')} infeasible, "
+                 f"{sum(1 for t in trials if t.status == 'failed')} failed); queries lost to failed calls: "
+                 f"{sum(t.call_failed for t in trials)}</li>")
     if best is not None:
         parts.append(f"<li>best: trial {best.number}, dev score {best.score:.3f} [{best.ci[0]:.2f}, {best.ci[1]:.2f}] "
                      f"on {best.n} queries; {e(_fmt_params(best.params))}</li>")
@@ -303,6 +307,7 @@ def write_report(result: Any, study: Any, rundir: Any, settings: Any) -> dict[st
         "best": None if result.best is None else {"trial": result.best.number, "dev_score": result.best.score,
                                                   "ci": result.best.ci, "params": result.best.params},
         "pareto": [s.number for s in result.pareto], "stopped": result.stopped, "ledger": result.ledger,
+        "call_failed_queries": sum(t.call_failed for t in trials),
         "calls_made": result.calls_made, "calls_cached": result.calls_cached, "wall_time": result.wall_time,
         "test": result.test, "trials": len(trials),
         "emitted": None if result.emitted is None else {k: v for k, v in result.emitted.items() if k != "spec_data"},

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 __all__ = [
     "Categorical",
@@ -148,7 +148,8 @@ class FloatRange:
 @dataclass(frozen=True)
 class Categorical:
     """A finite list of options. ``params`` are what Optuna suggests: the options themselves when
-    they are all scalars, else their labels (or indices 0..n-1)."""
+    they are all scalars, else their labels (given, or named after their content by
+    :func:`auto_labels`), so every leaderboard and plot shows ``aggregate=vote``, not ``1``."""
 
     options: tuple[Any, ...]
     labels: tuple[str, ...] | None = None
@@ -166,7 +167,7 @@ class Categorical:
             return list(self.options)
         if self.labels is not None:
             return list(self.labels)
-        return list(range(len(self.options)))
+        return auto_labels(self.options)
 
     def size(self) -> int:
         return len(self.options)
@@ -197,6 +198,44 @@ class Categorical:
     def describe(self) -> str:
         shown = [str(p) for p in self.params()]
         return "{" + ", ".join(shown) + "}"
+
+
+def _option_name(option: Any) -> str | None:
+    if isinstance(option, dict):
+        kind = option.get("type")
+        return str(kind) if isinstance(kind, str) else None
+    if isinstance(option, (list, tuple)):
+        if not option:
+            return "none"
+        parts = []
+        for item in option:
+            if isinstance(item, (list, tuple)):  # a layer of several components
+                names = [_option_name(c) for c in item]
+                if None in names:
+                    return None
+                parts.append("|".join(n for n in names if n))
+            else:
+                name = _option_name(item)
+                if name is None:
+                    return None
+                parts.append(name)
+        return "+".join(parts)
+    return None
+
+
+def auto_labels(options: Sequence[Any]) -> list[Any]:
+    """Names for non-scalar options from what they hold: ``none`` for an empty branch, the
+    component types otherwise (``vote``, ``critique+fuse``), ``rank-2`` for a repeated name;
+    indices 0..n-1 when some option has no such name."""
+    names = [_option_name(o) for o in options]
+    if any(n is None for n in names):
+        return list(range(len(options)))
+    out: list[Any] = []
+    seen: dict[str, int] = {}
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1  # type: ignore[index]
+        out.append(n if seen[n] == 1 else f"{n}-{seen[n]}")  # type: ignore[index]
+    return out
 
 
 Domain = IntRange | FloatRange | Categorical

@@ -73,3 +73,10 @@ def answer(request: CallRequest) -> str:
 
 
 register_script("oracle", ScriptedModel(default=answer))
+
+
+def _down(request: CallRequest) -> str:
+    raise RuntimeError("the model server is down")
+
+
+register_script("down", ScriptedModel(default=_down))  # every call fails for good

@@ -153,3 +153,32 @@ def test_bad_spec_is_one_line_exit_2(tmp_path, capsys) -> None:
     err = capsys.readouterr().err.strip().splitlines()
     assert err and all(":" in line and "error" in line for line in err)
     assert "Traceback" not in "\n".join(err)
+
+
+def test_a_spec_validate_rejects_is_rejected_before_anything_runs(tmp_path) -> None:
+    from archon.cli import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nbenchmark: capitals\npipeline:\n  - {type: generate, model: local/smollm2, temperature: .nan}\n")
+    for extra in ([], ["--dry-run"]):
+        assert main(["search", str(bad), "--no-ray", "--run-dir", str(tmp_path / "run"), *extra]) == 2
+    assert not (tmp_path / "run" / "study.db").exists()
+
+
+def test_a_search_that_emits_nothing_exits_non_zero_with_the_reason(tmp_path, capsys) -> None:
+    from conftest import write_data
+
+    from archon.cli import main
+
+    write_data(tmp_path / "data.jsonl")
+    spec = tmp_path / "space.yaml"
+    spec.write_text(
+        "name: nothing\nmodels:\n  m: {kind: fake, model: down, max_retries: 0}\n"
+        "benchmark: {name: jsonl, path: data.jsonl, shots: 2, dev: 10, test: 5}\n"
+        "search: {trials: 3, parallel: 1}\n"
+        "pipeline:\n  - {type: generate, model: m, temperature: 0.7, samples: {choice: [1, 2], name: samples}}\n")
+    status = main(["search", str(spec), "--no-ray", "--quiet", "--run-dir", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert status == 3
+    # every query lost to failed calls: each trial failed, none was scored, and the exit says why
+    assert "no trial completed" in err and "the model server is down" in err
