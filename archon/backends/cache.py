@@ -11,6 +11,13 @@ Every write is ``INSERT OR IGNORE`` inside a transaction, so two workers racing 
 both succeed and the first answer wins; a reader sees an entry only after its transaction
 committed, so a writer killed mid-transaction leaves nothing half-written behind (the journal is
 rolled back on the next open). Only successful results are stored.
+
+In-flight leases: before a worker sends a call the cache cannot answer, it claims the key in the
+``inflight`` table (``INSERT OR IGNORE``: exactly one claimant wins). Another worker — another
+trial, shard, process or machine sharing the file — that needs the same call finds the lease and
+waits for the answer to appear instead of paying for it again; a lease past its expiry (its
+owner died or hung) can be claimed anew, so a lost worker never blocks the rest for longer than
+the call's own timeout.
 """
 
 from __future__ import annotations
@@ -40,6 +47,14 @@ CREATE TABLE IF NOT EXISTS calls (
     finish_reason TEXT,
     latency REAL NOT NULL,
     created REAL NOT NULL
+)
+"""
+
+_INFLIGHT = """
+CREATE TABLE IF NOT EXISTS inflight (
+    key TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    expires REAL NOT NULL
 )
 """
 
@@ -128,6 +143,7 @@ class CallCache:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(_SCHEMA)
+        conn.execute(_INFLIGHT)
         self._local.conn = conn
         self._local.pid = os.getpid()
         with self._lock:
@@ -224,6 +240,48 @@ class CallCache:
             raise
         conn.execute("COMMIT")
         return inserted
+
+    # ------------------------------------------------------------------ in-flight leases
+
+    def claim_many(self, keys: Sequence[str], owner: str, ttl: float) -> set[str]:
+        """Claim the keys nobody else holds a live lease on; returns the ones now ours."""
+        conn = self._conn()
+        now = time.time()
+        mine: set[str] = set()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for key in dict.fromkeys(keys):
+                conn.execute("DELETE FROM inflight WHERE key = ? AND expires < ?", (key, now))
+                cur = conn.execute("INSERT OR IGNORE INTO inflight (key, owner, expires) VALUES (?,?,?)", (key, owner, now + ttl))
+                if cur.rowcount == 1:
+                    mine.add(key)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return mine
+
+    def release_many(self, keys: Sequence[str], owner: str) -> None:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany("DELETE FROM inflight WHERE key = ? AND owner = ?", [(k, owner) for k in keys])
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def live_leases(self, keys: Sequence[str]) -> set[str]:
+        """The keys someone holds an unexpired lease on."""
+        conn = self._conn()
+        now = time.time()
+        out: set[str] = set()
+        unique = list(dict.fromkeys(keys))
+        for i in range(0, len(unique), _CHUNK):
+            chunk = unique[i : i + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            out.update(r[0] for r in conn.execute(f"SELECT key FROM inflight WHERE key IN ({marks}) AND expires >= ?", [*chunk, now]))
+        return out
 
     def entry_info(self, key: str) -> Mapping[str, Any] | None:
         """Everything stored for one key (for inspection and tests)."""

@@ -20,6 +20,9 @@ configured model (built lazily, on first use), and gives every backend the same 
   one call's failure.
 - **accounting**: dollars per call from the spec's price or litellm's cost map; ``client.meter``
   holds running totals.
+- **in-flight sharing**: a cache miss is leased in the cache file before it is sent; a client
+  (another trial, shard or worker process) that needs a call someone else is sending waits for
+  that answer instead of paying for it twice (archon.backends.cache).
 - **replay** (``replay=True``): the cache is a replay table, read only; no backend is built and a
   request the table cannot answer raises :class:`~archon.errors.ReplayMissError` (never a call).
 """
@@ -144,6 +147,11 @@ class Client:
         #: (str of ModelIdentity), whether the backend that built the table used structured output
         self.replay = replay
         self._structured = dict(structured or {})
+        import os
+        import socket
+
+        #: who holds an in-flight lease (archon.backends.cache): this client in this process
+        self._owner = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._models: dict[str, ModelSpec] = dict(models or {})
         self._local_name = LOCAL_MODEL_NAME
         self.cache = cache
@@ -329,9 +337,40 @@ class Client:
                 "it was built for another space, benchmark or archon version; rebuild it with "
                 "`archon replay build`, or search live without --replay")
 
+        # in-flight leases: a call another worker is making right now is waited for, not paid twice
+        leased: set[str] = set()
+        try:
+            if use_cache and keyed:
+                keyed, waiting, leased = await self._lease(keyed)
+                _, reclaimed = await asyncio.gather(self._send(keyed, reqs, results),
+                                                    self._wait_for_others(waiting, results, leased))
+                if reclaimed:
+                    await self._send(reclaimed, reqs, results)
+            else:
+                await self._send(keyed, reqs, results)
+        finally:
+            if leased:
+                try:
+                    await asyncio.to_thread(self.cache.release_many, list(leased), self._owner)  # type: ignore[union-attr]
+                except Exception:  # noqa: BLE001 - an unreleased lease only expires
+                    pass
+
+        out: list[CallResult] = []
+        for r in results:
+            assert r is not None
+            self.meter.record(r)
+            out.append(r)
+        return out
+
+    def _cacheable(self, st: _ModelState) -> bool:
+        return self._cache_fake or st.identity.kind != "fake"
+
+    async def _send(self, keyed: list[tuple[int, _ModelState, str]], reqs: list[CallRequest],
+                    results: list[CallResult | None]) -> None:
         # coalesce identical requests: with a cache, every repeat; without one (the user asked
         # for no reuse) only greedy ones, which are the same call by definition and are
         # accounted as one (archon.components.base.call_identity)
+        use_cache = self.cache is not None
         leaders: dict[str, int] = {}
         followers: list[tuple[int, int]] = []
         todo: dict[str, list[tuple[int, str]]] = {}
@@ -344,25 +383,61 @@ class Client:
             leaders[k] = i
             todo.setdefault(st.name, []).append((i, k))
             states[st.name] = st
-
-        await asyncio.gather(
-            *(self._run_model(states[name], items, reqs, results) for name, items in todo.items())
-        )
-
+        await asyncio.gather(*(self._run_model(states[name], items, reqs, results) for name, items in todo.items()))
         for i, lead in followers:
             src = results[lead]
             assert src is not None
             results[i] = replace(src, usage=replace(src.usage), cached=src.ok) if src.ok else replace(src)
 
-        out: list[CallResult] = []
-        for r in results:
-            assert r is not None
-            self.meter.record(r)
-            out.append(r)
-        return out
+    @staticmethod
+    def _lease_ttl(st: _ModelState) -> float:
+        return float(st.spec.timeout) * (int(st.spec.max_retries) + 1) + 30.0
 
-    def _cacheable(self, st: _ModelState) -> bool:
-        return self._cache_fake or st.identity.kind != "fake"
+    async def _lease(self, keyed: list[tuple[int, _ModelState, str]]) -> tuple[list, list, set[str]]:
+        """Split cache misses into the ones this client sends (it now holds their lease, or they
+        are not cacheable) and the ones another worker is already sending."""
+        cacheable = [(i, st, k) for i, st, k in keyed if self._cacheable(st)]
+        if not cacheable:
+            return keyed, [], set()
+        ttl = max(self._lease_ttl(st) for _, st, _ in cacheable)
+        try:
+            mine = await asyncio.to_thread(self.cache.claim_many, [k for _, _, k in cacheable], self._owner, ttl)  # type: ignore[union-attr]
+        except Exception:  # noqa: BLE001 - a cache that cannot lease costs calls, never answers
+            return keyed, [], set()
+        send = [e for e in keyed if not self._cacheable(e[1]) or e[2] in mine]
+        wait = [e for e in cacheable if e[2] not in mine]
+        return send, wait, set(mine)
+
+    async def _wait_for_others(self, waiting: list[tuple[int, _ModelState, str]], results: list[CallResult | None],
+                               leased: set[str]) -> list[tuple[int, _ModelState, str]]:
+        """Wait for the answers other workers are fetching; returns the calls this client must
+        send after all (their owner's lease expired, or it failed and released it)."""
+        mine: list[tuple[int, _ModelState, str]] = []
+        delay = 0.05
+        while waiting:
+            keys = [k for _, _, k in waiting]
+            try:
+                hits = await asyncio.to_thread(self.cache.get_many, keys)  # type: ignore[union-attr]
+                live = await asyncio.to_thread(self.cache.live_leases, [k for k in keys if k not in hits])  # type: ignore[union-attr]
+                orphans = [k for k in keys if k not in hits and k not in live]
+                claimed = await asyncio.to_thread(self.cache.claim_many, orphans, self._owner,  # type: ignore[union-attr]
+                                                  max(self._lease_ttl(st) for _, st, _ in waiting)) if orphans else set()
+            except Exception:  # noqa: BLE001 - the cache broke: send them ourselves
+                return mine + waiting
+            leased.update(claimed)
+            rest = []
+            for i, st, k in waiting:
+                if k in hits:
+                    results[i] = replace(hits[k], usage=replace(hits[k].usage))
+                elif k in claimed:
+                    mine.append((i, st, k))
+                else:
+                    rest.append((i, st, k))
+            waiting = rest
+            if waiting:
+                await asyncio.sleep(delay)  # not self._sleep: that one paces retries
+                delay = min(1.0, delay * 2)
+        return mine
 
     # ------------------------------------------------------------------ per model
 

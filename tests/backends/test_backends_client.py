@@ -357,3 +357,51 @@ def test_unencodable_request_is_an_error_result() -> None:
     client = make(FakeBackend())
     bad, good = run(client.complete([req(response_format={"x": object()}), req()]))
     assert not bad.ok and "cannot be encoded" in (bad.error or "") and good.ok
+
+
+# ----------------------------------------------------------------------------- in-flight sharing
+
+
+def _in_thread(client: Client, reqs: list[CallRequest], out: list) -> threading.Thread:
+    def go() -> None:
+        out.extend(asyncio.run(client.complete(reqs)))
+
+    return threading.Thread(target=go)
+
+
+def test_identical_calls_in_flight_in_two_workers_are_paid_once(tmp_path) -> None:
+    # two clients on one cache file, as two Ray workers: each in its own thread and event loop
+    shared = FakeBackend(latency=0.3)
+    path = tmp_path / "calls.sqlite"
+    a, b = make(shared, cache=CallCache(path)), make(shared, cache=CallCache(path))
+    reqs = [req(i, "same question", temperature=0.7) for i in range(4)]
+    got_a: list = []
+    got_b: list = []
+    threads = [_in_thread(a, reqs, got_a), _in_thread(b, reqs, got_b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(shared.calls) == 4  # not 8: the second worker waited for the first one's answers
+    assert [r.text for r in got_a] == [r.text for r in got_b]
+    paid = [r for r in got_a + got_b if not r.cached]
+    assert len(paid) == 4
+
+
+def test_a_failed_owner_releases_its_lease_and_the_waiter_sends_itself(tmp_path) -> None:
+    path = tmp_path / "calls.sqlite"
+    broken = FakeBackend(latency=0.2, failures=[Failure(kind="permanent", times=None)])
+    healthy = FakeBackend()
+    a, b = make(broken, cache=CallCache(path), max_retries=0), make(healthy, cache=CallCache(path))
+    got_a: list = []
+    got_b: list = []
+    first = _in_thread(a, [req(0, "q")], got_a)
+    first.start()
+    import time
+
+    time.sleep(0.05)  # a holds the lease now
+    second = _in_thread(b, [req(0, "q")], got_b)
+    second.start()
+    first.join(30)
+    second.join(30)
+    assert not got_a[0].ok and got_b[0].ok and len(healthy.calls) == 1
