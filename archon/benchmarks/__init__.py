@@ -2,7 +2,7 @@
 
 >>> from archon.benchmarks import load_benchmark
 >>> b = load_benchmark("capitals")
->>> splits = b.splits()           # deterministic by seed: test, then dev, then the shot pool
+>>> splits = b.splits()           # deterministic by seed: test, dev, selection; the shot pool last
 >>> b.score(splits.dev[0], "Paris").value in (0.0, 1.0)
 True
 
