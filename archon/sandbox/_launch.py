@@ -85,16 +85,34 @@ def _expose_readonly(prefix: str, stage: str) -> None:
 
 
 def _setup_filesystem(cfg: dict) -> str:
-    """Private mount namespace: the work dir becomes ``/tmp``; other world-writable places get
-    small private tmpfs mounts, so nothing the program writes outlives it or reaches the host."""
+    """Private mount namespace. Everything the program can write lives on one size-limited tmpfs:
+    ``/tmp`` (its work dir, holding ``main.py``) and the other world-writable places are folders
+    of that one mount, so ``max_disk_mb`` caps the total written, not each file (RLIMIT_FSIZE does
+    that), and nothing written outlives the run or reaches the host disk."""
     _mount(None, "/", None, MS_REC | MS_PRIVATE, None, "make / private")
     _expose_readonly(cfg["interpreter_prefix"], cfg["stage_dir"])
     work = cfg["work_dir"]
-    _mount(work, "/tmp", None, MS_BIND, None, "bind work dir on /tmp")
-    size = f"size={int(cfg['max_file_mb'])}m,mode=1777"
-    for target in cfg.get("scratch_mounts", ()):
+    with open(os.path.join(work, "main.py"), "rb") as fh:
+        program = fh.read()
+    disk = cfg["disk_dir"]
+    os.makedirs(disk, mode=0o700, exist_ok=True)
+    _mount("tmpfs", disk, "tmpfs", MS_NOSUID | MS_NODEV, f"size={int(cfg['max_disk_mb'])}m,mode=0700", f"tmpfs on {disk}")
+    owner = (int(cfg["uid"]), int(cfg["gid"])) if cfg.get("uid") is not None else None
+    home = os.path.join(disk, "tmp")
+    os.mkdir(home, 0o700)
+    with open(os.path.join(home, "main.py"), "wb") as fh:
+        fh.write(program)
+    if owner is not None:
+        os.chown(home, *owner)
+        os.chown(os.path.join(home, "main.py"), *owner)
+    for k, target in enumerate(cfg.get("scratch_mounts", ())):
         if os.path.isdir(target):
-            _mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, size, f"tmpfs on {target}")
+            scratch = os.path.join(disk, f"scratch{k}")
+            os.mkdir(scratch)
+            os.chmod(scratch, 0o1777)
+            _mount(scratch, target, None, MS_BIND, None, f"bind scratch on {target}")
+    # /tmp last: the folders above live under the host's /tmp, which this mount hides
+    _mount(home, "/tmp", None, MS_BIND, None, "bind work dir on /tmp")
     return "/tmp"
 
 

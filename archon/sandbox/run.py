@@ -11,7 +11,8 @@ bound or outlive its time. Each run gets:
 * a private temporary working directory, deleted afterwards;
 * where the OS allows (root on Linux): a fresh unprivileged uid per run (so ``RLIMIT_NPROC`` and
   file permissions bind), a network namespace with no interfaces up, and a mount namespace in
-  which the work dir *is* ``/tmp`` and the other world-writable places are private tmpfs mounts.
+  which ``/tmp`` (the work dir) and the other world-writable places are folders of one private,
+  size-limited tmpfs, so the total written is capped as well as each file.
 
 :func:`capabilities` says which of these the machine grants; each :class:`SandboxResult` lists
 the ones that were in force for that run.
@@ -132,6 +133,7 @@ def _probe(features: tuple[str, ...]) -> tuple[bool, str]:
             cpu_seconds=10,
             max_processes=8,
             max_file_mb=1,
+            max_disk_mb=4,
             max_output=4096,
             nofile=32,
         )
@@ -166,7 +168,8 @@ def capabilities(*, refresh: bool = False) -> Capabilities:
         ns_ok, why = _probe(("user_namespace", "network"))
         if not ns_ok:
             notes.append(f"no unprivileged user namespace ({why}): network is NOT isolated")
-        notes.append("without root no private mount namespace: the program can write wherever your user can")
+        notes.append("without root no private mount namespace: the program can write wherever your user can, "
+                     "and only each file's size is capped, not the total")
         _caps = Capabilities(False, ns_ok, False, ns_ok, tuple(notes))
         return _caps
 
@@ -180,12 +183,16 @@ def run_python(
     cpu_seconds: int | None = None,
     max_processes: int = 32,
     max_file_mb: int = 16,
+    max_disk_mb: int = 64,
     max_output: int = 64_000,
 ) -> SandboxResult:
     """Run ``code`` as ``main.py`` in a sandbox; never raises for what the code does.
 
     ``timeout`` is wall-clock seconds; ``cpu_seconds`` defaults to the timeout rounded up.
-    ``max_processes`` bounds processes (and threads) of the run. ``max_output`` bytes of each
+    ``max_processes`` bounds processes (and threads) of the run. ``max_file_mb`` caps each file
+    and, where the ``filesystem`` feature is on, ``max_disk_mb`` caps everything written in total
+    (one private tmpfs; it is memory, so it also counts against the host's RAM while the run
+    lasts). ``max_output`` bytes of each
     stream are kept (head and tail). Raises :class:`SandboxError` only when the sandbox itself
     cannot start.
     """
@@ -201,6 +208,7 @@ def run_python(
         cpu_seconds=cpu,
         max_processes=max_processes,
         max_file_mb=max_file_mb,
+        max_disk_mb=max(max_disk_mb, max_file_mb),
         max_output=max_output,
         nofile=256,
     )
@@ -294,6 +302,7 @@ def _run(
     cpu_seconds: int,
     max_processes: int,
     max_file_mb: int,
+    max_disk_mb: int,
     max_output: int,
     nofile: int,
 ) -> SandboxResult:
@@ -314,6 +323,8 @@ def _run(
         "features": list(features),
         "work_dir": work,
         "stage_dir": os.path.join(control, "stage"),
+        "disk_dir": os.path.join(control, "disk"),
+        "max_disk_mb": max(1, max_disk_mb),
         "interpreter": interpreter,
         "interpreter_prefix": prefix,
         "uid": uid,

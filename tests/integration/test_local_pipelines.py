@@ -59,7 +59,11 @@ def test_generate_critique_fuse_then_fully_cached(tmp_path: Path) -> None:
         assert all(c["annotations"]["critique"] for c in critiqued)
     assert m2.calls == 0 and m2.cache_hits == 10 * (4 + 4 + 1)  # zero backend calls the second time
     assert [r.answer for r in second] == [r.answer for r in first]
-    assert all(r.cost.calls == 0 and r.cost.cached_calls == 9 for r in second)
+    # a query's cost counts distinct requests (two samples with the same text share one critique
+    # request), so at most 9; the second run pays none of them and finds every one in the cache
+    assert all(r.cost.calls == 0 for r in second)
+    assert [r.cost.cached_calls for r in second] == [f.cost.calls + f.cost.cached_calls for f in first]
+    assert all(0 < r.cost.cached_calls <= 9 for r in second)
 
 
 def test_generate_vote_cli_then_fully_cached(tmp_path: Path, capsys) -> None:

@@ -80,6 +80,28 @@ def test_file_size_limit_stops_writer():
     assert "File too large" in res.stderr
 
 
+@needs_fs
+def test_many_files_together_cannot_exceed_the_disk_quota():
+    # each file stays under the per-file cap; /tmp and /dev/shm share one quota for the total
+    code = (
+        "import os, errno\n"
+        "written = 0\n"
+        "try:\n"
+        "    for k in range(100):\n"
+        "        for where in ('/tmp', '/dev/shm'):\n"
+        "            with open(f'{where}/f{k}', 'wb') as fh:\n"
+        "                fh.write(b'x' * (1 << 20))\n"
+        "            written += 1\n"
+        "except OSError as exc:\n"
+        "    print('stopped', errno.errorcode.get(exc.errno), written)\n"
+    )
+    res = run_python(code, max_file_mb=2, max_disk_mb=8, timeout=20)
+    assert res.status == "ok", res.stderr
+    word, code_name, written = res.stdout.split()
+    assert word == "stopped" and code_name == "ENOSPC"
+    assert 4 <= int(written) <= 8  # MiB files, 8 MiB in total across both places
+
+
 def test_infinite_loop_times_out_and_is_killed():
     res = run_python("while True:\n    pass", timeout=1.5, cpu_seconds=30)
     assert res.status == "timeout" and res.limit == "wall"

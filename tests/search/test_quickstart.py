@@ -36,13 +36,26 @@ def test_quickstart_search_end_to_end(tmp_path) -> None:
 
     study = optuna.load_study(study_name="quickstart", storage=f"sqlite:///{run / 'study.db'}")
     first = study.trials[0]
-    # trial 0 is the single-call greedy baseline, and the winner is never worse on dev
-    assert first.params == {"prompt_style": None, "few_shot": 0, "temperature": 0.0, "samples": 1, "aggregate": 0}
-    # it is never pruned: it runs on the full dev set, like the winner it is compared with
+    # trial 0 is the single-call greedy baseline
+    assert first.params == {"prompt_style": None, "few_shot": 0, "temperature": 0.0, "samples": 1, "aggregate": "first"}
+    # it is never pruned: it runs on the full dev set, like the trials it is compared with
     assert first.user_attrs.get("status") == "complete"
     best = study.trials[summary["best"]["trial"]]
     assert first.user_attrs["n_queries"] == best.user_attrs["n_queries"]
     assert summary["best"]["dev_score"] >= first.user_attrs["dev_score"]
+    # what is emitted was checked on the selection split: either it beat the baseline there with
+    # significance, or it is the baseline and the output says so in plain words
+    emitted = summary["emitted"]
+    assert emitted["verified"] is True
+    assert summary["selection"]["n"] > 0
+    if emitted["beats_baseline"]:
+        assert emitted["trial"] is not None and f"emitted: trial {emitted['trial']}" in proc.stdout
+    else:
+        assert emitted["trial"] is None and "no architecture in this space beat one greedy call" in proc.stdout
     test = summary["test"]
     assert test and test["baseline"]["model"] == "local/smollm2"
-    assert test["pipelines"] and "vs_baseline" in test["pipelines"][0]
+    scored = {p["label"]: p for p in test["pipelines"]}
+    assert emitted["label"] in scored and scored[emitted["label"]]["emitted"] is True
+    for p in test["pipelines"]:
+        if p["trial"] is not None and p["label"] != test["baseline"]["label"]:
+            assert "vs_baseline" in p
