@@ -159,7 +159,13 @@ class BudgetLedger:
             self.ledger._lock.acquire()
             try:
                 self.ledger._db.execute("BEGIN IMMEDIATE")
+                # keep this session's clock current at every change, so a session killed with
+                # SIGKILL (which never reaches close()) still counts against wall_time on resume
+                self.ledger._db.execute("UPDATE sessions SET elapsed = ? WHERE session = ?",
+                                        (time.monotonic() - self.ledger._started, self.ledger.session))
             except BaseException:
+                if self.ledger._db.in_transaction:
+                    self.ledger._db.execute("ROLLBACK")
                 self.ledger._lock.release()
                 raise
             return self.ledger._db

@@ -77,3 +77,23 @@ def test_wall_time_limit(tmp_path) -> None:
         assert ledger.exhausted() is not None
     with BudgetLedger(tmp_path / "m.db", Limits()) as ledger:
         assert ledger.exhausted() is None
+
+
+def test_a_session_killed_with_sigkill_still_counts_its_wall_time(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "l.db"
+    code = (
+        "import os, signal, time\n"
+        "from archon.search.ledger import BudgetLedger, Limits, Spend\n"
+        f"ledger = BudgetLedger({str(path)!r}, Limits())\n"
+        "time.sleep(1.0)\n"
+        "ledger.settle('k', Spend(calls=1))\n"
+        "os.kill(os.getpid(), signal.SIGKILL)  # close() never runs\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], timeout=60)
+    assert proc.returncode == -9
+    with BudgetLedger(path, Limits(wall_time=3600)) as resumed:
+        assert resumed.elapsed() >= 1.0  # the killed session's second is on the clock
+        assert resumed.totals().spent.calls == 1
