@@ -17,7 +17,9 @@ In-flight leases: before a worker sends a call the cache cannot answer, it claim
 trial, shard, process or machine sharing the file — that needs the same call finds the lease and
 waits for the answer to appear instead of paying for it again; a lease past its expiry (its
 owner died or hung) can be claimed anew, so a lost worker never blocks the rest for longer than
-the call's own timeout.
+the call's own timeout. A lease whose owner is a process on this machine that no longer runs (a
+search killed with SIGKILL, then resumed) is dead at once: waiting out its expiry would stall the
+resumed run for the whole timeout. Owners are named by :func:`lease_owner`.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from archon.backends.base import CallRequest, CallResult, Usage
 
-__all__ = ["CallCache", "ModelIdentity", "cache_key", "canonical_json", "default_cache_path"]
+__all__ = ["CallCache", "ModelIdentity", "cache_key", "canonical_json", "default_cache_path", "lease_owner"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -100,6 +102,46 @@ def cache_key(identity: ModelIdentity, request: CallRequest) -> str:
         "response_format": request.response_format,
     }
     return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
+
+
+def _process_start(pid: int) -> str:
+    """The start time of process ``pid`` in clock ticks since boot ("" when unknown): with the pid
+    it names one process, even after the pid is reused."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read().decode("ascii", "replace")
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[-1].split()[19]
+
+
+def lease_owner(tag: str) -> str:
+    """An in-flight lease owner for this process: ``host:pid:start:tag``."""
+    import socket
+
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_process_start(pid)}:{tag}"
+
+
+def _owner_gone(owner: str) -> bool:
+    """True when ``owner`` names a process on this machine that no longer runs. Owners on other
+    machines, or in a form this code did not write, are never judged: their lease expires."""
+    import socket
+
+    parts = owner.split(":")
+    if len(parts) < 4 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return False
+    pid, start = int(parts[1]), parts[2]
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        pass
+    now = _process_start(pid)
+    return bool(start and now and now != start)  # the pid was reused by another process
 
 
 def default_cache_path() -> Path:
@@ -251,7 +293,9 @@ class CallCache:
         conn.execute("BEGIN IMMEDIATE")
         try:
             for key in dict.fromkeys(keys):
-                conn.execute("DELETE FROM inflight WHERE key = ? AND expires < ?", (key, now))
+                row = conn.execute("SELECT owner, expires FROM inflight WHERE key = ?", (key,)).fetchone()
+                if row is not None and (row[1] < now or _owner_gone(row[0])):
+                    conn.execute("DELETE FROM inflight WHERE key = ?", (key,))
                 cur = conn.execute("INSERT OR IGNORE INTO inflight (key, owner, expires) VALUES (?,?,?)", (key, owner, now + ttl))
                 if cur.rowcount == 1:
                     mine.add(key)
@@ -272,7 +316,7 @@ class CallCache:
         conn.execute("COMMIT")
 
     def live_leases(self, keys: Sequence[str]) -> set[str]:
-        """The keys someone holds an unexpired lease on."""
+        """The keys someone holds an unexpired lease on, whose owner is not known to be gone."""
         conn = self._conn()
         now = time.time()
         out: set[str] = set()
@@ -280,7 +324,8 @@ class CallCache:
         for i in range(0, len(unique), _CHUNK):
             chunk = unique[i : i + _CHUNK]
             marks = ",".join("?" * len(chunk))
-            out.update(r[0] for r in conn.execute(f"SELECT key FROM inflight WHERE key IN ({marks}) AND expires >= ?", [*chunk, now]))
+            rows = conn.execute(f"SELECT key, owner FROM inflight WHERE key IN ({marks}) AND expires >= ?", [*chunk, now])
+            out.update(key for key, owner in rows if not _owner_gone(owner))
         return out
 
     def entry_info(self, key: str) -> Mapping[str, Any] | None:

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Sequence
 
 from archon.backends.accounting import call_dollars
 from archon.backends.base import Backend, CallRequest, CallResult, Usage
-from archon.backends.cache import CallCache, ModelIdentity, cache_key, default_cache_path
+from archon.backends.cache import CallCache, ModelIdentity, cache_key, default_cache_path, lease_owner
 from archon.backends.meter import Meter
 from archon.errors import BackendError, ReplayMissError, RetryableBackendError
 
@@ -147,11 +147,8 @@ class Client:
         #: (str of ModelIdentity), whether the backend that built the table used structured output
         self.replay = replay
         self._structured = dict(structured or {})
-        import os
-        import socket
-
         #: who holds an in-flight lease (archon.backends.cache): this client in this process
-        self._owner = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._owner = lease_owner(f"{id(self):x}")
         self._models: dict[str, ModelSpec] = dict(models or {})
         self._local_name = LOCAL_MODEL_NAME
         self.cache = cache

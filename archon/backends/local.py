@@ -38,6 +38,7 @@ __all__ = ["LocalBackend", "embedded_model_path", "load_llama"]
 EMBEDDED_NAMES = ("smollm2", "smollm2-135m-instruct", "local/smollm2")
 _GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 N_CTX = int(os.environ.get("ARCHON_LOCAL_N_CTX", "2048"))
+_MAX_TOKEN_BYTES = 64  # generous: SmolLM2's longest token is far shorter
 
 
 def _n_threads() -> int:
@@ -183,8 +184,25 @@ class LocalBackend:
         self.spec = spec
         self.path = resolve_model_path(spec.model)
 
+    def _check_fits(self, llm: Any, req: CallRequest) -> None:
+        """Refuse a prompt that cannot fit the context window, before llama.cpp sees it: a huge
+        prompt (a 50 MB benchmark record) can abort the process inside the engine."""
+        text = "\n".join(m["content"] for m in req.message_dicts() if isinstance(m.get("content"), str))
+        size = len(text.encode("utf-8"))
+        budget = N_CTX - int(req.max_tokens or 0)
+        # No token of this vocabulary is longer than _MAX_TOKEN_BYTES bytes, so beyond this many
+        # bytes the prompt cannot fit whatever it says: refuse without tokenizing it.
+        if size > N_CTX * _MAX_TOKEN_BYTES:
+            raise BackendError(f"local model: the prompt is {size} bytes, far beyond the context window of "
+                               f"{N_CTX} tokens (set ARCHON_LOCAL_N_CTX to raise it)")
+        n = len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+        if n > budget:
+            raise BackendError(f"local model: the prompt is {n} tokens and max_tokens {req.max_tokens}; together "
+                               f"they exceed the context window of {N_CTX} tokens (set ARCHON_LOCAL_N_CTX to raise it)")
+
     def _generate(self, req: CallRequest) -> CallResult:
         llm = load_llama(self.path)
+        self._check_fits(llm, req)
         kwargs: dict[str, Any] = dict(
             messages=req.message_dicts(),
             temperature=req.temperature,

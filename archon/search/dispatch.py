@@ -27,6 +27,7 @@ import asyncio
 from pathlib import Path
 from typing import Any, Protocol
 
+from archon.search import ray_watchdog
 from archon.search.evaluation import ShardJob, ShardResult, arun_shard, run_shard
 
 __all__ = ["Dispatcher", "InProcessDispatcher", "RayDispatcher", "ray_env", "task_options"]
@@ -174,6 +175,7 @@ class RayDispatcher:
         self.max_retries = max_retries
         self.started = False
         self.connected = False
+        self._watchdog = None
         if ray.is_initialized():
             ctx = None  # the caller's Ray: used as is, left as is
         elif address is None:
@@ -187,6 +189,7 @@ class RayDispatcher:
                 log_to_driver=False,
             )
             self.started = True
+            self._watchdog = ray_watchdog.start()  # stops the runtime if this process is killed
         else:
             ctx = ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
             self.connected = True
@@ -240,6 +243,8 @@ class RayDispatcher:
         if self.started or self.connected:
             # stops the private runtime we started; for a cluster we joined, only disconnects
             self._ray.shutdown()
+        ray_watchdog.stop(self._watchdog)
+        self._watchdog = None
 
 
 def _ray_run_shard(job: ShardJob) -> ShardResult:

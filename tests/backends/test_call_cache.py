@@ -198,3 +198,40 @@ def test_writer_killed_mid_transaction_leaves_no_partial_entry(tmp_path) -> None
     con = sqlite3.connect(path)
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     con.close()
+
+
+# ----------------------------------------------------------------------------- in-flight leases
+
+
+def test_a_lease_held_by_a_process_that_died_is_free_at_once(tmp_path) -> None:
+    """A search killed with SIGKILL leaves its leases behind; the resumed run must not wait out
+    their expiry (the call timeout times the retries) before it sends those calls itself."""
+    from archon.backends.cache import lease_owner
+
+    cache = CallCache(tmp_path / "c.sqlite")
+    child = subprocess.run(
+        [sys.executable, "-c", "from archon.backends.cache import lease_owner; print(lease_owner('x'))"],
+        capture_output=True, text=True, check=True)
+    dead = child.stdout.strip()  # that process has exited
+    assert cache.claim_many(["k1"], dead, ttl=3600) == {"k1"}
+    assert cache.live_leases(["k1"]) == set()
+    assert cache.claim_many(["k1"], lease_owner("me"), ttl=3600) == {"k1"}
+
+
+def test_a_lease_held_by_a_live_process_or_another_machine_is_honoured(tmp_path) -> None:
+    from archon.backends.cache import lease_owner
+
+    cache = CallCache(tmp_path / "c.sqlite")
+    sleeper = subprocess.Popen([sys.executable, "-c", "import sys; from archon.backends.cache import lease_owner;"
+                                " print(lease_owner('x'), flush=True); sys.stdin.read()"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        alive = sleeper.stdout.readline().strip()
+        assert cache.claim_many(["k1"], alive, ttl=3600) == {"k1"}
+        assert cache.claim_many(["k2"], "some-other-host:1:1:x", ttl=3600) == {"k2"}
+        assert cache.live_leases(["k1", "k2"]) == {"k1", "k2"}
+        assert cache.claim_many(["k1", "k2"], lease_owner("me"), ttl=3600) == set()
+    finally:
+        sleeper.stdin.close()
+        sleeper.wait(timeout=30)
+    assert cache.live_leases(["k1", "k2"]) == {"k2"}  # its owner has now exited

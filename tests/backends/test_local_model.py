@@ -58,3 +58,16 @@ def test_structured_output_follows_the_schema() -> None:
         client.close()
     assert r.ok, r.error
     assert isinstance(json.loads(r.text)["animal"], str)
+
+
+def test_a_prompt_beyond_the_context_window_fails_as_a_call_not_the_process() -> None:
+    client = Client({}, cache=None)
+    try:
+        huge = CallRequest(model="local/smollm2", messages=(("user", "word " * 10_000_000),), max_tokens=8)  # 50 MB
+        long = CallRequest(model="local/smollm2", messages=(("user", "capital city " * 1500),), max_tokens=8)
+        results = client.complete_sync([huge, long, ask(client, max_tokens=8)])
+    finally:
+        client.close()
+    assert not results[0].ok and "context window" in results[0].error
+    assert not results[1].ok and "tokens" in results[1].error and "context window" in results[1].error
+    assert results[2].ok and results[2].text  # the engine is still fine afterwards
