@@ -40,6 +40,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TABLES = [
     (ROOT / "search_spaces" / "quickstart.yaml", ROOT / "benchmarks" / "replay" / "quickstart-capitals.sqlite.gz"),
+    (ROOT / "search_spaces" / "arithmetic_small.yaml", ROOT / "benchmarks" / "replay" / "arithmetic-small.sqlite.gz"),
     (ROOT / "search_spaces" / "arithmetic_mix.yaml", ROOT / "benchmarks" / "replay" / "arithmetic-mix.sqlite.gz"),
 ]
 
