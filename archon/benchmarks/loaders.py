@@ -38,19 +38,36 @@ def _err(path: str, line: int, message: str, hint: str | None = None) -> Benchma
     return BenchmarkError(f"{where}: error: {message}" + (f" ({hint})" if hint else ""))
 
 
-def read_rows(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, row) for JSONL, a JSON list, or CSV with a header row."""
+def read_text(path: str) -> str:
+    """The file's text (UTF-8, a leading BOM dropped; ``.gz`` unpacked). Bytes that are not UTF-8
+    are an error naming their line and column, not a crash."""
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise _err(path, 0, "no such file", "check 'path:' in the benchmark section")
-    suffix = p.suffix.lower()
-    if suffix == ".gz":
+    if not p.is_file():
+        raise _err(path, 0, "not a regular file", "a benchmark is read from a JSONL, JSON or CSV file")
+    if p.suffix.lower() == ".gz":
         import gzip
 
-        text = gzip.open(p, "rt", encoding="utf-8").read()
-        suffix = Path(p.stem).suffix.lower()
+        with gzip.open(p, "rb") as fh:
+            data = fh.read()
     else:
-        text = p.read_text(encoding="utf-8-sig")
+        data = p.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise BenchmarkError(f"{path}:{line}:{col}: error: byte 0x{data[exc.start]:02x} is not UTF-8 text"
+                             " (save the file as UTF-8)") from None
+
+
+def read_rows(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, row) for JSONL, a JSON list, or CSV with a header row."""
+    text = read_text(path)
+    suffix = Path(path).suffix.lower()
+    if suffix == ".gz":
+        suffix = Path(Path(path).stem).suffix.lower()
     if suffix == ".csv":
         reader = csv.DictReader(text.splitlines(keepends=True))
         for row in reader:
@@ -206,14 +223,13 @@ def mmlu(name: str, spec: Any, base_dir: str | None) -> Loaded:
     records, seen = [], set()
     if path.lower().endswith(".csv"):
         rows = []
-        with open(path, newline="", encoding="utf-8") as fh:
-            for lineno, cols in enumerate(csv.reader(fh), 1):
-                if not cols:
-                    continue
-                if len(cols) != 6 or cols[5].strip().upper() not in "ABCD" or not cols[5].strip():
-                    raise _err(path, lineno, f"expected 6 columns (question, A, B, C, D, answer letter), got {len(cols)}")
-                rows.append((lineno, {"question": cols[0], "choices": cols[1:5], "answer": cols[5].strip().upper(),
-                                      "subject": Path(path).stem.replace("_test", "")}))
+        for lineno, cols in enumerate(csv.reader(read_text(path).splitlines(keepends=True)), 1):
+            if not cols:
+                continue
+            if len(cols) != 6 or cols[5].strip().upper() not in "ABCD" or not cols[5].strip():
+                raise _err(path, lineno, f"expected 6 columns (question, A, B, C, D, answer letter), got {len(cols)}")
+            rows.append((lineno, {"question": cols[0], "choices": cols[1:5], "answer": cols[5].strip().upper(),
+                                  "subject": Path(path).stem.replace("_test", "")}))
     else:
         rows = list(read_rows(path))
     for lineno, row in rows:

@@ -149,7 +149,8 @@ def choose_baseline(driver: Any, *, splits: Any) -> tuple[Any, list[dict[str, An
                 best_dev, chosen = s["accuracy"], model
     data = baselines[chosen]
     static = compile_pipeline(Spec.model_validate(data)).static_cost(query_tokens=driver.qtokens)
-    cost = {"calls": float(static.calls), "tokens": float(static.input_tokens + static.output_tokens), "dollars": float(static.dollars)}
+    cost = {"calls": float(static.calls), "tokens": float(static.input_tokens + static.output_tokens),
+            "dollars": None if static.dollars is None else float(static.dollars)}  # None: a model without a price
     return Contender("baseline", data, None, best_dev, cost, model=chosen), scored
 
 

@@ -92,7 +92,7 @@ def _paired(a: Contender, b: Contender) -> tuple[list[float], list[float]]:
 
 def _cost_key(c: Contender) -> tuple[float, float, float]:
     cost = c.cost or {}
-    return (float(cost.get("calls", 0.0)), float(cost.get("tokens", 0.0)), float(cost.get("dollars", 0.0)))
+    return (float(cost.get("calls", 0.0)), float(cost.get("tokens", 0.0)), float(cost.get("dollars") or 0.0))
 
 
 def stages(n: int) -> list[int]:

@@ -60,6 +60,10 @@ class IntRange:
     def values(self) -> list[int]:
         return list(range(self.low, self.high + 1, self.step))
 
+    def value_at(self, i: int) -> int:
+        """The ``i``-th value, without listing them all (a range may hold 10^9 of them)."""
+        return self.low + i * self.step
+
     def contains(self, value: Any) -> bool:
         return (
             isinstance(value, int)
@@ -112,7 +116,10 @@ class FloatRange:
         n = self.size()
         if n is None:
             raise ValueError("a float range without step has infinitely many values")
-        return [round(self.low + i * (self.step or 0.0), 12) for i in range(n)]
+        return [self.value_at(i) for i in range(n)]
+
+    def value_at(self, i: int) -> float:
+        return round(self.low + i * (self.step or 0.0), 12)
 
     def contains(self, value: Any) -> bool:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -127,7 +134,7 @@ class FloatRange:
     def sample(self, rng: Any) -> float:
         n = self.size()
         if n is not None:
-            return self.values()[rng.randrange(n)]
+            return self.value_at(rng.randrange(n))
         if self.log:
             return math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
         return rng.uniform(self.low, self.high)
@@ -174,6 +181,9 @@ class Categorical:
 
     def values(self) -> list[Any]:
         return self.params()
+
+    def value_at(self, i: int) -> Any:
+        return self.params()[i]
 
     def index_of(self, param: Any) -> int | None:
         for i, p in enumerate(self.params()):

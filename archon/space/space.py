@@ -322,7 +322,7 @@ class Space:
                 weight = math.inf
                 return choice.domain.sample(rng)
             weight *= size
-            return choice.domain.values()[rng.randrange(size)]
+            return choice.domain.value_at(rng.randrange(size))
 
         resolved = walk(self.template, decide)
         return weight, resolved

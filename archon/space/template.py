@@ -35,6 +35,9 @@ __all__ = [
 
 VALUE_MARKERS = ("int", "float", "choice", "prefix")
 LAYER_MARKERS = ("one_of", "repeat", "layer")
+#: Most copies a repeat may make: deeper than any published layered system by far; a typo such
+#: as ``repeat: 100000`` is an error here instead of an hour spent building one huge graph.
+MAX_REPEAT = 64
 _FREE_FORM = {("prompts",), ("benchmark", "options")}
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _EXTRA_KEYS = {
@@ -338,11 +341,14 @@ class _Parser:
             return None
         return FloatRange(float(low), float(high), None if step is None else float(step), log)
 
-    def count_domain(self, value: Any, path: Path, what: str, minimum: int) -> tuple[Any, dict[str, Any] | None]:
+    def count_domain(self, value: Any, path: Path, what: str, minimum: int,
+                     maximum: int | None = None) -> tuple[Any, dict[str, Any] | None]:
         """A count given as an int, an int marker, or a choice of ints -> (domain or int, marker)."""
         if _is_int(value):
             if value < minimum:
                 self.error(path, f"{what} must be >= {minimum}, got {value}")
+            elif maximum is not None and value > maximum:
+                self.error(path, f"{what} must be <= {maximum}, got {value}")
             return value, None
         if isinstance(value, dict) and value and next(iter(value)) in ("int", "choice"):
             kind = next(iter(value))
@@ -355,8 +361,12 @@ class _Parser:
                     self.error(path + ("choice",), f"{what} choices must be a list of integers")
                     return None, value
                 domain = Categorical(tuple(opts))
-            if domain is not None and min(domain.values()) < minimum:
-                self.error(path, f"{what} must be >= {minimum}, the range allows {min(domain.values())}")
+            if domain is not None:
+                low, high = (domain.low, domain.high) if isinstance(domain, IntRange) else (min(domain.values()), max(domain.values()))
+                if low < minimum:
+                    self.error(path, f"{what} must be >= {minimum}, the range allows {low}")
+                elif maximum is not None and high > maximum:
+                    self.error(path, f"{what} must be <= {maximum}, the range allows {high}")
             return domain, value
         self.error(path, f"{what} must be an integer or an int marker", "e.g. {int: [1, 4]}")
         return None, None
@@ -532,7 +542,7 @@ class _Parser:
     def repeat(self, item: dict[str, Any], path: Path) -> Any:
         self.check_keys(item, "repeat", path)
         when = self.parse_when(item.get("when"), path + ("when",))
-        domain, count_marker = self.count_domain(item["repeat"], path + ("repeat",), "repeat count", 0)
+        domain, count_marker = self.count_domain(item["repeat"], path + ("repeat",), "repeat count", 0, MAX_REPEAT)
         if "layers" not in item:
             self.error(path, "a repeat needs 'layers' (the layers to copy)", key=True)
             return TLayer([], path)

@@ -56,6 +56,10 @@ __all__ = [
 LOCAL_MODEL_NAME = "local/smollm2"
 
 PositiveInt = Annotated[int, Field(ge=1)]
+#: Upper bounds for counts that multiply calls: far above any sensible architecture, low enough
+#: that a typo (``samples: 1000000000``) is an error here instead of a hang or a bill later.
+MAX_FAN_OUT = 1024
+FanOut = Annotated[int, Field(ge=1, le=MAX_FAN_OUT)]
 NonNegInt = Annotated[int, Field(ge=0)]
 NonNegFloat = Annotated[float, Field(ge=0)]
 
@@ -147,7 +151,7 @@ class GenerateSpec(LLMSettings):
 
     type: Literal["generate"] = "generate"
     models: list[str] | None = Field(default=None, min_length=1)
-    samples: PositiveInt = 1
+    samples: FanOut = 1
     few_shot: NonNegInt = 0
 
     def model_list(self) -> list[str]:
@@ -175,7 +179,7 @@ class FuseSpec(LLMSettings):
     """Synthesise ``samples`` new candidates from the inputs (one call each)."""
 
     type: Literal["fuse"] = "fuse"
-    samples: PositiveInt = 1
+    samples: FanOut = 1
     use_critiques: bool | None = None  # as in RankSpec
     max_candidates: PositiveInt | None = None
 
@@ -195,7 +199,7 @@ class UnitTestSpec(LLMSettings):
     """
 
     type: Literal["unit_test"] = "unit_test"
-    num_tests: PositiveInt = 5
+    num_tests: FanOut = 5
     mode: Literal["auto", "execute", "judge"] = "auto"
     top_k: PositiveInt | None = None
 
@@ -212,7 +216,7 @@ class RefineSpec(LLMSettings):
     """Critique-and-revise each candidate for ``rounds`` rounds (two calls per round)."""
 
     type: Literal["refine"] = "refine"
-    rounds: PositiveInt = 1
+    rounds: FanOut = 1
 
 
 class SelectSpec(LLMSettings):

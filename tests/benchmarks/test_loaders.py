@@ -158,3 +158,15 @@ def test_verdict_and_rating_parsers():
     assert parse_pair_verdict("no idea") is None
     assert parse_rating("Rating: [[10]]") == 10
     assert parse_rating("[[11]]") is None
+
+
+def test_bytes_that_are_not_utf8_name_their_line_and_column(tmp_path):
+    bad = tmp_path / "latin1.jsonl"
+    bad.write_bytes(b'{"question": "a", "answer": "b"}\n{"question": "caf\xe9", "answer": "c"}\n')
+    with pytest.raises(BenchmarkError, match=r"latin1\.jsonl:2:18: error: byte 0xe9 is not UTF-8 text"):
+        load("jsonl", str(bad), input_field="question", reference_field="answer")
+
+
+def test_a_device_as_benchmark_path_is_not_read():
+    with pytest.raises(BenchmarkError, match=r"/dev/zero: error: not a regular file"):
+        load("jsonl", "/dev/zero", input_field="question", reference_field="answer")

@@ -41,7 +41,7 @@ def test_validate_mixed_files_checks_all(monkeypatch: pytest.MonkeyPatch, capsys
     status, out, err = run(["validate", "good/minimal.yaml", "broken/negative_samples.yaml", "good/weighted_vote.yaml"], capsys)
     assert status == 2
     assert out == "good/minimal.yaml: ok (pipeline, 1 node, 1 call/query)\ngood/weighted_vote.yaml: ok (pipeline, 3 nodes, 6 calls/query)\n"
-    assert err == "broken/negative_samples.yaml:2:31: error: samples -2 is out of range (allowed: samples >= 1)\n"
+    assert err == "broken/negative_samples.yaml:2:31: error: samples -2 is out of range (allowed: 1 <= samples <= 1024)\n"
 
 
 @pytest.mark.parametrize("fmt,marker", [("text", "per query: 8 calls"), ("mermaid", "flowchart"), ("dot", "digraph")])

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from archon.spec import dump_yaml, load_spec_text, schema_diagnostics
 from archon.spec.validate import prompt_names
-from archon.spec.schema import COMPONENT_TYPES, LOCAL_MODEL_NAME, Spec
+from archon.spec.schema import COMPONENT_TYPES, LOCAL_MODEL_NAME, MAX_FAN_OUT, Spec
 
 # Text as users may write it, including quoting hazards ("yes", "1e3", ": ", "#", newlines, unicode).
 TRICKY = st.sampled_from(["yes", "no", "on", "null", "~", "1e3", "1_000", "0x10", ".inf", "true", "- x", "a: b", "#c", "'q'", '"', "", " lead", "trail ", "multi\nline\n", "tab\there", "<<", "*ref", "&anc", "!tag", "%x", "@x", "`x"])
@@ -17,6 +17,7 @@ TEXT = st.one_of(TRICKY, st.text(alphabet=st.characters(blacklist_categories=("C
 IDENT = st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_.-]{0,12}\Z")
 ENV = st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_]{0,12}\Z")
 POS = st.integers(min_value=1, max_value=10**6)
+FAN_OUT = st.integers(min_value=1, max_value=MAX_FAN_OUT)  # samples, num_tests, rounds
 NONNEG_F = st.floats(min_value=0, max_value=1e6, allow_nan=False, allow_infinity=False)
 
 
@@ -58,14 +59,14 @@ LLM_FIELDS = {
     "prompt_template": TEXT,
 }
 OWN_FIELDS: dict[str, dict[str, st.SearchStrategy[Any]]] = {
-    "generate": {"samples": POS, "few_shot": st.integers(0, 20)},
+    "generate": {"samples": FAN_OUT, "few_shot": st.integers(0, 20)},
     "critique": {},
     "rank": {"top_k": POS, "use_critiques": st.booleans()},
-    "fuse": {"samples": POS, "use_critiques": st.booleans(), "max_candidates": POS},
+    "fuse": {"samples": FAN_OUT, "use_critiques": st.booleans(), "max_candidates": POS},
     "verify": {"fallback": st.sampled_from(["keep_all", "keep_best", "fail"])},
-    "unit_test": {"num_tests": POS, "mode": st.sampled_from(["auto", "execute", "judge"]), "top_k": POS},
+    "unit_test": {"num_tests": FAN_OUT, "mode": st.sampled_from(["auto", "execute", "judge"]), "top_k": POS},
     "vote": {"method": st.sampled_from(["majority", "weighted"]), "weights": st.dictionaries(TEXT, NONNEG_F, max_size=3)},
-    "refine": {"rounds": POS},
+    "refine": {"rounds": FAN_OUT},
     "select": {"by": st.sampled_from(["judge", "verdict", "tests"]), "top_k": POS},
 }
 

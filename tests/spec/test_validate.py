@@ -31,7 +31,7 @@ def test_all_errors_are_reported_sorted_by_position() -> None:
     )
     assert lines == [
         "s.yaml:1:19: error: invalid value 'rnadom' for 'sampler' (did you mean 'random'? expected one of: tpe, random, grid, nsga2, gp, greedy)",
-        "s.yaml:3:31: error: samples 0 is out of range (allowed: samples >= 1)",
+        "s.yaml:3:31: error: samples 0 is out of range (allowed: 1 <= samples <= 1024)",
         "s.yaml:3:41: error: undefined model 'nope' (no 'models:' section; 'local/smollm2' is always available)",
         "s.yaml:4:18: error: unknown key 'temprature' in a fuse component (did you mean 'temperature'?)",
     ]
