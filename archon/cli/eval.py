@@ -124,6 +124,12 @@ def eval_command(args: argparse.Namespace) -> int:
     if args.output:
         _write_rows(args.output, report.rows)
     _print_report(report, benchmark, args, label=f"baseline {args.baseline}" if args.baseline else args.pipeline)
+    if report.n == 0 and report.n_call_failed:
+        # no query was answered: a score of "0 of 0" must not look like a finished evaluation
+        print(f"archon eval: error: every model call failed for good ({report.n_call_failed} of "
+              f"{len(records)} queries); nothing was scored (check the model's api_base, key and "
+              "server, then run again: answers already received are cached)", file=sys.stderr)
+        return 3
     return 0
 
 

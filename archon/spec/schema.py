@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "LOCAL_MODEL_NAME",
@@ -110,6 +110,24 @@ class ModelSpec(Strict):
     max_retries: NonNegInt = 6
     context_window: PositiveInt | None = None
     engine: VllmEngine | None = None
+
+    @field_validator("api_base")
+    @classmethod
+    def _no_credentials_in_api_base(cls, value: str | None) -> str | None:
+        # a key in the URL would be copied into run files, logs, reports and exported pipelines;
+        # the message does not repeat the value, which holds the secret
+        if value is not None:
+            from urllib.parse import urlsplit
+
+            try:
+                parts = urlsplit(value)
+                has_userinfo = parts.username is not None or parts.password is not None
+            except ValueError:
+                raise ValueError("api_base is not a URL (e.g. http://127.0.0.1:8000/v1)") from None
+            if has_userinfo:
+                raise ValueError("api_base holds credentials ('user:key@host'); remove them and name the "
+                                 "environment variable that holds the key in api_key_env")
+        return value
 
     @model_validator(mode="after")
     def _engine_only_for_vllm(self) -> ModelSpec:

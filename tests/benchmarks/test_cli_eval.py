@@ -63,3 +63,24 @@ def test_eval_bad_input_is_one_line_exit_2(tmp_path, capsys):
     assert "did you mean 'capitals'" in err and "Traceback" not in err
     assert main(["eval"]) == 2
     assert main(["eval", "--baseline", "local/smollm2", "--benchmark", "capitals", "--option", "oops"]) == 2
+
+
+def test_eval_in_which_every_call_fails_exits_3_and_says_so(tmp_path, capsys, monkeypatch):
+    """A server that is not there (a closed loopback port, real litellm): nothing is scored, and
+    the exit status says so instead of 0 with "0 of 0"."""
+    import socket
+
+    monkeypatch.setenv("ARCHON_TEST_NO_KEY", "not-a-key")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again when the block ends: nothing listens there
+    path = tmp_path / "pipe.yaml"
+    path.write_text(
+        "models:\n  m: {kind: litellm, model: openai/nothing-here, api_base: 'http://127.0.0.1:%d/v1',"
+        " api_key_env: ARCHON_TEST_NO_KEY, max_retries: 0, timeout: 5}\n"
+        "benchmark: {name: capitals, dev: 3, test: 3}\n"
+        "pipeline:\n  - {type: generate, model: m, max_tokens: 8}\n" % port
+    )
+    assert main(["eval", str(path), "--no-cache", "--quiet"]) == 3
+    err = capsys.readouterr().err
+    assert "every model call failed for good (3 of 3 queries)" in err
