@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import re
+import sys
 import threading
 from decimal import Decimal
 from typing import Any, Callable
@@ -352,21 +353,30 @@ def _last_line(text: str) -> str:
 
 
 class CallableScorer(Scorer):
-    """A user function ``module:function`` called as ``function(record, text)``."""
+    """A user function ``module:function`` called as ``function(record, text)``.
+
+    The reference is checked when the scorer is made, without importing (archon.spec.pyref);
+    the module is imported at the first score, so loading a benchmark (``--dry-run``,
+    ``archon validate``) never runs user code."""
 
     def __init__(self, target: str) -> None:
+        from archon.spec.pyref import check_function_ref
+
         self.name = target
-        module_name, _, attr = target.partition(":")
-        if not module_name or not attr:
-            raise BenchmarkError(f"scorer {target!r}: expected 'module:function'")
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise BenchmarkError(f"scorer {target!r}: cannot import {module_name!r}: {exc}") from exc
-        fn = getattr(module, attr, None)
-        if not callable(fn):
-            raise BenchmarkError(f"scorer {target!r}: {module_name!r} has no callable {attr!r}")
-        self.fn = fn
+        problem = check_function_ref(target, tuple(sys.path))
+        if problem:
+            raise BenchmarkError(f"scorer {target!r}: {problem}")
+        self._fn: Callable[[Record, str], Any] | None = None
+
+    @property
+    def fn(self) -> Callable[[Record, str], Any]:
+        if self._fn is None:
+            module_name, _, attr = self.name.partition(":")
+            fn = getattr(importlib.import_module(module_name), attr, None)
+            if not callable(fn):
+                raise BenchmarkError(f"scorer {self.name!r}: {module_name!r} has no callable {attr!r}")
+            self._fn = fn
+        return self._fn
 
     def score(self, record: Record, text: str) -> Score:
         out = self.fn(record, text)

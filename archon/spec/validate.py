@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
+import sys
 import types
 import typing
 from typing import Any, Literal, Union, get_args, get_origin
@@ -386,6 +387,14 @@ def _reference_diagnostics(doc: SpecDocument) -> list[Diagnostic]:
                 guess = suggest(name, known_prompts)
                 hint = f"did you mean '{guess}'?" if guess else f"prompt names: {', '.join(known_prompts)}"
                 out.append(doc.diagnostic(("prompts", name), f"unknown prompt name {_show(name)}", hint, key=True))
+    bench = data.get("benchmark")
+    scorer = bench.get("scorer") if isinstance(bench, dict) else None
+    if isinstance(scorer, str) and ":" in scorer:
+        from archon.spec.pyref import check_function_ref
+
+        problem = check_function_ref(scorer, tuple(sys.path))
+        if problem:
+            out.append(doc.diagnostic(("benchmark", "scorer"), f"scorer {_show(scorer)}: {problem}"))
     layers = data.get("pipeline")
     if isinstance(layers, list):
         for i, layer in enumerate(layers):

@@ -160,7 +160,7 @@ def test_callable_scorer_and_its_failures_are_recorded():
         assert score.value == 0.0 and "scorer bug" in score.error
     finally:
         sys.path.remove(str(FIXTURES))
-    with pytest.raises(BenchmarkError, match="cannot import"):
+    with pytest.raises(BenchmarkError, match="no module .no_such_module_xyz. on the Python path"):
         make_scorer("no_such_module_xyz:f")
     with pytest.raises(BenchmarkError, match="unknown scorer"):
         make_scorer("exactish")
@@ -202,3 +202,17 @@ def test_code_scorer_never_runs_code_in_process(tmp_path):
     code = f"```python\nopen({str(marker)!r}, 'w').write('x')\ndef add(a, b):\n    return a + b\n```"
     s.score(rec(CODE_REF), code)
     assert not marker.exists()
+
+
+def test_a_scorer_reference_is_checked_without_running_the_module(tmp_path, monkeypatch):
+    side_effect = tmp_path / "imported"
+    (tmp_path / "noisy_scorer.py").write_text(
+        f"open({str(side_effect)!r}, 'w').write('ran')\n\ndef ok(record, text):\n    return True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    scorer = make_scorer("noisy_scorer:ok")
+    assert not side_effect.exists()  # made and checked, not imported
+    with pytest.raises(BenchmarkError, match="defines no 'missing' at its top level"):
+        make_scorer("noisy_scorer:missing")
+    with pytest.raises(BenchmarkError, match="standard-library module"):
+        make_scorer("os:system")
+    assert scorer.score(rec("x"), "y").value == 1.0 and side_effect.exists()  # imported when first used
