@@ -510,7 +510,7 @@ class _Driver:
                 waiting = [r for r in self.runs.values() if r.waiting]
                 if waiting:
                     # nothing runs, so nothing will free budget: stop here
-                    self.stop_reason = self.stop_reason or "search budget reached: " + self._budget_text()
+                    self.stop_reason = self.stop_reason or "search budget reached: " + self._budget_text(waiting[0])
                     for run in waiting:
                         self.fail_run(run, "budget", self.stop_reason)
                 if not self.runs:
@@ -519,7 +519,7 @@ class _Driver:
                 self.handle(res)
             self.tick()
 
-    def _budget_text(self) -> str:
+    def _budget_text(self, blocked: _Run | None = None) -> str:
         t = self.ledger.totals()
         lim = self.ledger.limits
         parts = []
@@ -529,7 +529,23 @@ class _Driver:
             parts.append(f"{t.spent.tokens} of {lim.tokens} tokens")
         if lim.calls is not None:
             parts.append(f"{t.spent.calls} of {lim.calls} calls")
-        return ", ".join(parts) or "no room for the next evaluation"
+        text = ", ".join(parts) or "no room for the next evaluation"
+        if blocked is not None:
+            # say why a search can stop well below its limit: budgets are held at worst case
+            indices = self.rung_indices(blocked.rung)
+            need = blocked.per_query.scaled(min(len(indices), self.shard_size) or 1)
+            wants = []
+            if lim.dollars is not None:
+                wants.append(f"${need.dollars:.4f}")
+            if lim.tokens is not None:
+                wants.append(f"{need.tokens:.0f} tokens")
+            if lim.calls is not None:
+                wants.append(f"{need.calls:.0f} calls")
+            if wants:
+                text += (f"; the next evaluation (trial {blocked.trial.number}, {min(len(indices), self.shard_size)} queries) "
+                         f"needs up to {', '.join(wants)} at its worst case, more than is left, so the search stops here "
+                         "(the worst case is reserved so that parallel trials can never overspend)")
+        return text
 
     def interrupt(self, status: str, reason: str) -> None:
         from optuna.trial import TrialState

@@ -71,8 +71,11 @@ def _generate_identities(pipeline: Any) -> tuple[list[tuple[Any, ...]], int]:
             continue
         key = (node_id, comp.temperature, comp.top_p, comp.max_tokens, tuple(comp.stop or ()), comp.system_prompt,
                comp.prompt_template, comp.few_shot)
+        # greedy samples are one call (the client sends identical greedy requests once), as in
+        # the static cost model the shares below are taken against
+        distinct = 1 if comp.temperature == 0 else comp.samples
         for model in comp.model_list():
-            for i in range(comp.samples):
+            for i in range(distinct):
                 idents.append((model, i, *key))
     return idents, 0
 
@@ -120,7 +123,7 @@ def estimate_search(
     reuse = 1 - len(seen) / total_gen if total_gen else 0.0
     gen_share = 0.0
     if feasible:
-        gen_share = sum(len(_generate_identities(p)[0]) for p, _ in feasible) / max(1, sum(s.calls for _, s in feasible))
+        gen_share = min(1.0, sum(len(_generate_identities(p)[0]) for p, _ in feasible) / max(1, sum(s.calls for _, s in feasible)))
     effective = 1 - reuse * gen_share
     scale = len(feasible) / n_trials if n_trials else 0.0
     trials_eval = n_trials * scale
@@ -131,6 +134,15 @@ def estimate_search(
     notes = []
     if not feasible:
         notes.append("no sampled point is feasible under the per-query budget: the search would evaluate nothing")
+    limit = settings.budget.search
+    dollars = (trials_eval * queries * dollars_pq * effective) if dollars_pq is not None else None
+    over = [(what, want, cap) for what, want, cap in (
+        ("dollars", dollars, limit.dollars), ("calls", expected, limit.calls),
+        ("tokens", trials_eval * queries * tokens_pq * effective, limit.tokens)) if cap is not None and want is not None and want > cap]
+    for what, want, cap in over:
+        shown = (lambda x: f"${x:,.2f}") if what == "dollars" else (lambda x: f"{x:,.0f}")
+        notes.append(f"the expected {what} ({shown(want)}) exceed the search budget ({shown(cap)}): the budget will stop "
+                     f"the search after about {cap / want:.0%} of its trials; raise budget.search.{what} or lower search.trials")
     return SearchEstimate(
         space_size=size, space_exact=exact, trials=n_trials, sampled=n_trials, infeasible=infeasible, invalid=invalid,
         rungs=list(rungs), queries_per_trial=queries, calls_per_query=calls_pq, calls_no_fidelity_no_cache=no_cache,

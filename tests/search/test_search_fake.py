@@ -3,6 +3,8 @@ infeasible architectures, Pareto fronts, determinism."""
 
 from __future__ import annotations
 
+import re
+
 import csv
 import json
 from pathlib import Path
@@ -91,6 +93,8 @@ def test_budget_holds_with_16_trials_in_parallel(space_file, tmp_path, monkeypat
     assert result.ledger["spent"]["calls"] <= limit
     assert made <= limit  # every call that reached the backend, search and final test included
     assert result.stopped and "budget" in result.stopped
+    # a stop below the limit says why: the next evaluation's worst case did not fit
+    assert "at its worst case, more than is left" in result.stopped, result.stopped
     done = [t for t in result.trials if t.status == "complete"]
     assert done, "some trials complete before the budget runs out"
     assert all(t.status in ("complete", "infeasible", "budget") for t in result.trials)
@@ -141,6 +145,9 @@ def test_dry_run_spends_nothing(space_file, tmp_path, capsys) -> None:
     expected = Space.from_document(load_spec_file(spec)).count().exact
     assert expected and "space size" in out and f" {expected} " in out
     assert "calls, expected (search)" in out
+    expected_calls = float(re.search(r"calls, expected \(search\)\s*│\s*([\d,.-]+)", out)[1].replace(",", ""))
+    full = float(re.search(r"calls, full dev & no cache\s*│\s*([\d,.-]+)", out)[1].replace(",", ""))
+    assert 0 < expected_calls <= full  # greedy samples once counted as repeats made this negative
     assert not (run / "study.db").exists() and not (run / "calls.sqlite").exists()
 
 
@@ -182,3 +189,12 @@ def test_a_search_that_emits_nothing_exits_non_zero_with_the_reason(tmp_path, ca
     assert status == 3
     # every query lost to failed calls: each trial failed, none was scored, and the exit says why
     assert "no trial completed" in err and "the model server is down" in err
+
+
+def test_dry_run_warns_when_the_estimate_exceeds_the_budget(space_file, tmp_path, capsys) -> None:
+    from archon.cli import main
+
+    spec = space_file(trials=30, search_budget="{calls: 20}", fidelity="false")
+    assert main(["search", str(spec), "--dry-run", "--run-dir", str(tmp_path / "run")]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "exceed the search budget (20)" in said and "raise budget.search.calls" in said
