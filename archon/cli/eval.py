@@ -93,8 +93,21 @@ def eval_command(args: argparse.Namespace) -> int:
     base_dir = None
     if args.pipeline:
         from archon.runtime.api import compile_spec_file
+        from archon.spec import load_spec_file
 
-        pipeline = compile_spec_file(args.pipeline)
+        doc = load_spec_file(args.pipeline)
+        if doc.is_space and args.baseline:
+            # a baseline needs only the space's models and benchmark: take them from its first point
+            from archon.spec.validate import check_space
+
+            space, _ = check_space(doc)
+            point = space.first()
+            if not hasattr(point, "spec"):
+                raise InputError(f"{args.pipeline}: error: the first point of this space is not a valid pipeline, "
+                                 "so its models and benchmark cannot be taken from it (run archon validate)")
+            pipeline = point
+        else:
+            pipeline = compile_spec_file(args.pipeline)
         spec = pipeline.spec
         base_dir = str(Path(args.pipeline).resolve().parent)
     bench_spec = _benchmark_spec(args, spec)

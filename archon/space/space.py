@@ -246,6 +246,11 @@ class Space:
         locate = getattr(self.doc, "locate", None)
         return locate(path) if locate is not None else (0, 0)
 
+    def first(self) -> Pipeline | InvalidPoint:
+        """The point that takes the first value of every choice (by convention in the shipped
+        spaces: the one-greedy-call baseline)."""
+        return self.check(walk(self.template, lambda c, n: c.domain.value_at(0)))
+
     def sample(self, rng: random.Random | int | None = None) -> Pipeline | InvalidPoint:
         """A random point (each choice drawn from its domain; log ranges drawn in log space)."""
         if not isinstance(rng, random.Random):

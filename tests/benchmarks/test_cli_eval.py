@@ -84,3 +84,17 @@ def test_eval_in_which_every_call_fails_exits_3_and_says_so(tmp_path, capsys, mo
     assert main(["eval", str(path), "--no-cache", "--quiet"]) == 3
     err = capsys.readouterr().err
     assert "every model call failed for good (3 of 3 queries)" in err
+
+
+def test_eval_baseline_of_a_space_takes_its_models_and_benchmark(tmp_path, capsys):
+    register_script("h6-space", ScriptedModel(default="Paris"))
+    path = tmp_path / "space.yaml"
+    path.write_text(
+        "models:\n  m: {kind: fake, model: h6-space}\n"
+        "benchmark: {name: capitals, dev: 6, test: 4}\n"
+        "pipeline:\n  - {type: generate, model: m, samples: {choice: [1, 3]}, max_tokens: 8}\n"
+    )
+    assert main(["eval", str(path), "--baseline", "m", "--no-cache", "--quiet"]) == 0
+    assert "n=6 " in capsys.readouterr().out
+    assert main(["eval", str(path), "--no-cache", "--quiet"]) == 2  # a space itself is not evaluated
+    assert "search space" in capsys.readouterr().err
