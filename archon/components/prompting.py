@@ -90,4 +90,9 @@ class PromptBook:
             raise KeyError(f"no prompt named {name!r}") from None
 
     def render(self, name: str, fields: Mapping[str, Any], node: Any = None, kind: str | None = None) -> str:
+        from archon.spec.schema import PROMPT_FIELDS
+
+        owner = kind or name.split(".")[0]
+        # the table validation checks placeholders against must list every field passed here
+        assert owner not in PROMPT_FIELDS or set(fields) <= PROMPT_FIELDS[owner], (name, sorted(fields))
         return render_template(self.template(name, node, kind), fields)

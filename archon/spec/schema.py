@@ -140,6 +140,20 @@ class ModelSpec(Strict):
 
 # ----------------------------------------------------------------------------- components
 
+#: The ``{field}`` placeholders each component's prompts are rendered with (its system prompt,
+#: main prompt and the rest of its ``<type>.*`` prompts). Validation uses it to catch a misspelt
+#: placeholder; the components layer checks at render time that it passes no other field.
+PROMPT_FIELDS: dict[str, frozenset[str]] = {
+    "generate": frozenset({"query"}),
+    "critique": frozenset({"query", "candidate"}),
+    "rank": frozenset({"query", "n", "candidates"}),
+    "fuse": frozenset({"query", "n", "candidates"}),
+    "verify": frozenset({"query", "candidate"}),
+    "unit_test": frozenset({"query", "num_tests", "candidate", "tests"}),
+    "refine": frozenset({"query", "candidate", "critique"}),
+    "select": frozenset({"query", "candidate"}),
+}
+
 
 class ComponentBase(Strict):
     """Fields every component has. ``id`` defaults to ``<type><n>`` (e.g. ``generate1``).

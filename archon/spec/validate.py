@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from archon.errors import Diagnostic, SpecError
 from archon.spec.document import SpecDocument
-from archon.spec.schema import COMPONENT_TYPES, LOCAL_MODEL_NAME, Spec
+from archon.spec.schema import COMPONENT_TYPES, LOCAL_MODEL_NAME, PROMPT_FIELDS, Spec
 
 __all__ = ["check_pipeline", "check_space", "prompt_names", "schema_diagnostics", "suggest", "validate_document", "validate_pipeline"]
 
@@ -387,6 +387,16 @@ def _reference_diagnostics(doc: SpecDocument) -> list[Diagnostic]:
                 guess = suggest(name, known_prompts)
                 hint = f"did you mean '{guess}'?" if guess else f"prompt names: {', '.join(known_prompts)}"
                 out.append(doc.diagnostic(("prompts", name), f"unknown prompt name {_show(name)}", hint, key=True))
+    for path, component in _components(data):
+        fields = PROMPT_FIELDS.get(str(component.get("type")))
+        for key in ("system_prompt", "prompt_template"):
+            if fields is not None and isinstance(component.get(key), str):
+                out.extend(_placeholder_typos(doc, path + (key,), component[key], fields, f"a {component['type']} prompt"))
+    if isinstance(prompts, dict):
+        for name, text in prompts.items():
+            fields = PROMPT_FIELDS.get(str(name).split(".")[0])
+            if fields is not None and isinstance(text, str):
+                out.extend(_placeholder_typos(doc, ("prompts", name), text, fields, f"prompt {name!r}"))
     bench = data.get("benchmark")
     scorer = bench.get("scorer") if isinstance(bench, dict) else None
     if isinstance(scorer, str) and ":" in scorer:
@@ -400,6 +410,22 @@ def _reference_diagnostics(doc: SpecDocument) -> list[Diagnostic]:
         for i, layer in enumerate(layers):
             if layer == []:
                 out.append(doc.diagnostic(("pipeline", i), "empty layer", "a layer holds at least one component; remove it"))
+    return out
+
+
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+
+
+def _placeholder_typos(doc: SpecDocument, path: Loc, text: str, fields: frozenset[str], what: str) -> list[Diagnostic]:
+    """A ``{name}`` close to a field the prompt gets, but not one: almost surely a typo, which
+    would otherwise reach the model verbatim. Other braces (JSON, code) are left alone."""
+    out = []
+    for name in dict.fromkeys(_PLACEHOLDER.findall(text)):
+        guess = None if name in fields else suggest(name, sorted(fields))
+        if guess:
+            known = ", ".join("{" + f + "}" for f in sorted(fields))
+            out.append(doc.diagnostic(path, f"unknown placeholder {{{name}}} in {what} (it gets {known})",
+                                      f"did you mean {{{guess}}}?"))
     return out
 
 
