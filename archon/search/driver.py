@@ -520,31 +520,26 @@ class _Driver:
             self.tick()
 
     def _budget_text(self, blocked: _Run | None = None) -> str:
-        t = self.ledger.totals()
         lim = self.ledger.limits
-        parts = []
-        if lim.dollars is not None:
-            parts.append(f"${t.spent.dollars:.4f} of ${lim.dollars}")
-        if lim.tokens is not None:
-            parts.append(f"{t.spent.tokens} of {lim.tokens} tokens")
-        if lim.calls is not None:
-            parts.append(f"{t.spent.calls} of {lim.calls} calls")
-        text = ", ".join(parts) or "no room for the next evaluation"
-        if blocked is not None:
+        spent = self.ledger.totals().spent
+
+        def amounts(spend: Spend, limits: bool) -> list[str]:
+            """``spend`` in each unit that has a limit (with the limit when ``limits``)."""
+            out = []
+            for unit, limit, text in (("dollars", lim.dollars, f"${spend.dollars:.4f}"),
+                                      ("tokens", lim.tokens, f"{spend.tokens:.0f} tokens"),
+                                      ("calls", lim.calls, f"{spend.calls:.0f} calls")):
+                if limit is not None:
+                    out.append(f"{text} of {'$' if unit == 'dollars' else ''}{limit}" if limits else text)
+            return out
+
+        text = ", ".join(amounts(spent, True)) or "no room for the next evaluation"
+        wants = amounts(blocked.per_query.scaled(len(self.rung_indices(blocked.rung))), False) if blocked else []
+        if wants:
             # say why a search can stop well below its limit: budgets are held at worst case
-            indices = self.rung_indices(blocked.rung)
-            need = blocked.per_query.scaled(min(len(indices), self.shard_size) or 1)
-            wants = []
-            if lim.dollars is not None:
-                wants.append(f"${need.dollars:.4f}")
-            if lim.tokens is not None:
-                wants.append(f"{need.tokens:.0f} tokens")
-            if lim.calls is not None:
-                wants.append(f"{need.calls:.0f} calls")
-            if wants:
-                text += (f"; the next evaluation (trial {blocked.trial.number}, {min(len(indices), self.shard_size)} queries) "
-                         f"needs up to {', '.join(wants)} at its worst case, more than is left, so the search stops here "
-                         "(the worst case is reserved so that parallel trials can never overspend)")
+            text += (f"; the next evaluation (trial {blocked.trial.number}, {len(self.rung_indices(blocked.rung))} queries) "
+                     f"needs up to {', '.join(wants)} at its worst case, more than is left, so the search stops here "
+                     "(the worst case is reserved so that parallel trials can never overspend)")
         return text
 
     def interrupt(self, status: str, reason: str) -> None:

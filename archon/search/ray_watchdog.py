@@ -90,7 +90,10 @@ def watch(driver: int) -> int:
         ready, _, _ = select.select([sys.stdin], [], [], POLL)
         if ready and not os.read(sys.stdin.fileno(), 4096):
             break
-    time.sleep(0.2)  # the pipe closes as the driver dies: let /proc catch up
+    # the pipe closes as the driver dies, a moment before /proc shows it dead (longer under load)
+    deadline = time.monotonic() + 2.0
+    while not _gone(driver) and time.monotonic() < deadline:
+        time.sleep(0.05)
     if not _gone(driver):
         return 0  # a normal close(): ray.shutdown() has done the work
     killed = 0
