@@ -7,7 +7,10 @@ The shot pool (few-shot examples) is the *last* ``shots`` records of that order;
 first ``test`` records, dev the next ``dev``, selection the next ``selection``. So growing dev
 or selection never moves a record into or out of test, and the shot pool (hence every few-shot
 prompt, hence every cache entry) depends only on the seed and ``shots``: a replay table built on
-every record serves any split sizes. When the data runs out, selection shrinks first, then dev.
+every record serves any split sizes. When the data runs out, an explicitly sized selection split
+shrinks first, then dev; a selection split left unset ("as many as dev") shares what is left after
+test evenly with dev instead, so a small dataset still keeps held-out records for choosing the winner
+(without them, nothing the search finds could be checked before it is emitted).
 
 Why a selection split: the search chooses by dev, so the dev score of its winner is biased up
 (the winner's curse). The final choice between the top candidates and the baseline is made on
@@ -71,12 +74,19 @@ def split_order(records: Sequence[Record], seed: int) -> list[Record]:
     return sorted(records, key=lambda r: (hashlib.sha256(f"{seed}:{r.id}".encode()).hexdigest(), r.id))
 
 
-def split_records(records: Sequence[Record], *, shots: int, dev: int, test: int, seed: int, selection: int = 0) -> Splits:
-    """Shots from the end of the order; test, dev, selection from the front (module docstring)."""
+def split_records(records: Sequence[Record], *, shots: int, dev: int, test: int, seed: int,
+                  selection: int | None = 0) -> Splits:
+    """Shots from the end of the order; test, dev, selection from the front (module docstring).
+    ``selection=None`` means "as many as dev", sharing scarce records evenly with dev."""
     ordered = split_order(records, seed)
     s = ordered[len(ordered) - shots :] if shots else []
     rest = ordered[: len(ordered) - len(s)]
     t = rest[:test]
+    if selection is None:
+        left = max(0, len(rest) - len(t))
+        if left < 2 * dev:
+            dev = min(dev, (left + 1) // 2)
+        selection = min(dev, left - dev)
     d = rest[test : test + dev]
     sel = rest[test + dev : test + dev + selection]
     return Splits(shots=s, dev=d, test=t, selection=sel)
@@ -100,7 +110,8 @@ class Benchmark:
     dev: int = 50
     test: int = 100
     seed: int = 0
-    selection: int = 0
+    #: None: as many as dev, sharing scarce records evenly with dev (split_records)
+    selection: int | None = 0
     extract_fn: Callable[[str], str | None] | None = None
     description: str = ""
     options: dict[str, Any] = field(default_factory=dict)

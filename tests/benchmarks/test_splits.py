@@ -90,3 +90,16 @@ def test_arithmetic_generation_is_deterministic_and_exact():
     assert [(r.input, r.reference) for r in a.records] == [(r.input, r.reference) for r in b.records]
     for r in a.records[:50]:
         assert int(r.reference) == eval(r.input.replace("×", "*"))  # noqa: S307 - our own digits and operators
+
+
+def test_unset_selection_shares_scarce_records_evenly_with_dev():
+    # 60 records, 8 shots, test 30: 22 left for dev 24 + selection "as many as dev"
+    records = [Record(f"r{i}", f"q{i}", "a") for i in range(60)]
+    s = split_records(records, shots=8, dev=24, test=30, seed=0, selection=None)
+    assert (len(s.test), len(s.dev), len(s.selection)) == (30, 11, 11)
+    # plenty of records: selection is as many as dev
+    s = split_records(records, shots=0, dev=10, test=20, seed=0, selection=None)
+    assert (len(s.dev), len(s.selection)) == (10, 10)
+    # an explicit size is honoured as far as the data allows (selection shrinks first)
+    s = split_records(records, shots=8, dev=24, test=30, seed=0, selection=5)
+    assert (len(s.dev), len(s.selection)) == (22, 0)
