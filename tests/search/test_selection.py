@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from archon.search.selection import Contender, holm, min_detectable_difference, power_note, race, stages
+from archon.search.selection import (Contender, holm, min_detectable_difference, power_note, race, rank_weights, stages,
+                                     weighted_holm)
 
 N = 120
 
@@ -92,6 +93,17 @@ def test_holm_is_monotone_and_bounded() -> None:
     adjusted = holm([0.01, 0.04, 0.03, 0.5])
     assert adjusted == pytest.approx([0.04, 0.09, 0.09, 0.5])
     assert holm([]) == []
+
+
+def test_weighted_holm_gives_the_best_by_dev_the_larger_share() -> None:
+    assert weighted_holm([0.01, 0.04, 0.03, 0.5], [1, 1, 1, 1]) == pytest.approx(holm([0.01, 0.04, 0.03, 0.5]))
+    weights = rank_weights(5)
+    assert weights[0] == 0.5 and sum(weights) == pytest.approx(1.0)
+    # p = 0.02 for the best by dev: plain Holm over five needs 0.01, the weighted step 0.025
+    adjusted = weighted_holm([0.02, 0.6, 0.7, 0.8, 0.9], weights)
+    assert adjusted[0] == pytest.approx(0.04) and adjusted[0] < 0.05 < holm([0.02, 0.6, 0.7, 0.8, 0.9])[0]
+    # a later candidate must clear its smaller share
+    assert weighted_holm([0.9, 0.02, 0.7, 0.8, 0.9], weights)[1] > 0.05
 
 
 def test_stages_end_at_the_split_size() -> None:
