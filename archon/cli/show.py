@@ -7,7 +7,7 @@ from typing import Any
 
 __all__ = ["register"]
 
-FORMATS = ("text", "mermaid", "dot")
+FORMATS = ("text", "mermaid", "dot", "svg")
 
 
 def register(subparsers: Any) -> None:
@@ -17,7 +17,8 @@ def register(subparsers: Any) -> None:
         description=(
             "Validate a pipeline spec and print its graph: as text (each node with its settings, "
             "candidates in/out and calls, then the exact calls and estimated tokens and dollars per "
-            "query, per model), or as Mermaid or Graphviz DOT for drawing. A search space has no "
+            "query, per model), as Mermaid or Graphviz DOT for drawing, or as a standalone SVG picture. "
+            "A search space has no "
             "single graph: sample pipelines from it with 'archon space'."
         ),
         epilog="Exit status: 0 ok, 2 invalid spec or a space given, 1 internal error.",
@@ -26,7 +27,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
     parser.add_argument(
         "--query-tokens", type=int, default=None, metavar="N",
-        help="tokens assumed in one query for the text format's token estimate (default: 200)",
+        help="tokens assumed in one query for the text and svg formats' token estimates (default: 200)",
     )
     parser.set_defaults(handler=run)
 
@@ -42,6 +43,6 @@ def run(args: argparse.Namespace) -> int:
     if doc.is_space:
         raise no_space(args.file, "show")
     _, pipeline = check_pipeline(doc)
-    options = {"query_tokens": args.query_tokens} if args.format == "text" and args.query_tokens else {}
+    options = {"query_tokens": args.query_tokens} if args.format in ("text", "svg") and args.query_tokens else {}
     print(pipeline.render(args.format, **options).rstrip("\n"))
     return 0

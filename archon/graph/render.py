@@ -1,4 +1,4 @@
-"""Rendering a :class:`~archon.graph.pipeline.Pipeline`: text, Mermaid (``flowchart TD``), DOT.
+"""Rendering a :class:`~archon.graph.pipeline.Pipeline`: text, Mermaid (``flowchart TD``), DOT, SVG.
 
 Every format shows each node's id, kind and non-default settings, and the static calls and
 candidate counts per query, so ``archon show`` answers "what will this cost?" at a glance.
@@ -10,7 +10,7 @@ from typing import Any
 
 __all__ = ["FORMATS", "render", "settings", "to_dot", "to_mermaid", "to_text"]
 
-FORMATS = ("text", "mermaid", "dot")
+FORMATS = ("text", "mermaid", "dot", "svg")
 
 
 def _fmt(value: Any) -> str:
@@ -131,4 +131,8 @@ def render(p: Any, format: str = "text", **options: Any) -> str:
         return to_mermaid(p)
     if format == "dot":
         return to_dot(p)
+    if format == "svg":
+        from archon.graph.svg import to_svg  # svg.py builds on this module's settings()
+
+        return to_svg(p, **options)
     raise ValueError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")

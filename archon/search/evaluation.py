@@ -187,6 +187,7 @@ async def arun_shard(job: ShardJob, *, client: Any = None, benchmark: Any = None
                 "id": row["id"],
                 "score": None if row["score"] is None else float(row["score"]),
                 "extracted": row.get("extracted"),
+                "reference": row.get("reference"),  # for the report's drill-down
                 "answer": row.get("answer"),
                 "status": row.get("status"),
                 "error": row.get("error") or row.get("scorer_error"),

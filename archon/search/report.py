@@ -1,20 +1,18 @@
 """What a search leaves in its run directory: best.yaml, pareto/, leaderboard, plots, report.
 
-Everything here is rebuilt from the Optuna study (each trial's user attributes carry its status,
-dev score, interval, cost and resolved pipeline), so a report can be regenerated from the
-storage alone, and a resumed search rewrites it with every session's trials.
+Trials are read back from the Optuna study (each trial's user attributes carry its status, dev
+score, interval, cost and resolved pipeline), so a resumed search rewrites every output with all
+sessions' trials. The facts are gathered once (:mod:`archon.search.report_data`) and then written
+as summary.json, report.html (:mod:`archon.search.report_html`), the leaderboard and plots/*.svg.
 """
 
 from __future__ import annotations
 
-import base64
 import copy
 import csv
 import html
-import io
 import json
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +95,9 @@ def _write_yaml(path: Path, settings: Any, pipeline_data: dict[str, Any], header
 
 
 def _fmt_params(params: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in params.items())
+    from archon.search.report_data import short_value
+
+    return ", ".join(f"{k}={short_value(v, 40)}" for k, v in params.items())
 
 
 def _cost_text(cost: dict[str, Any]) -> str:
@@ -133,93 +133,6 @@ def _leaderboard(trials: list[Any], path_md: Path, path_csv: Path) -> None:
                        "model call failed for good after its retries (a trial losing more than 10% fails). Costs are "
                        "per query, counting cached calls as if paid (the architecture's cost, independent of the cache).\n\n" + "\n".join(lines) + "\n",
                        encoding="utf-8")
-
-
-def _plots(study: Any, objectives: list[str], out: Path) -> dict[str, Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import optuna.visualization.matplotlib as ovm
-
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    made: dict[str, Path] = {}
-    jobs: list[tuple[str, Any]] = []
-    if len(objectives) == 1:
-        jobs.append(("history", lambda: ovm.plot_optimization_history(study)))
-        jobs.append(("importance", lambda: ovm.plot_param_importances(study)))
-    else:
-        jobs.append(("history", lambda: ovm.plot_optimization_history(study, target=lambda t: t.values[0], target_name="accuracy")))
-        jobs.append(("pareto", lambda: ovm.plot_pareto_front(study, target_names=objectives)))
-        jobs.append(("importance", lambda: ovm.plot_param_importances(study, target=lambda t: t.values[0], target_name="accuracy")))
-    for name, make in jobs:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                ax = make()
-                fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
-                fig.set_size_inches(8, 5)
-                fig.tight_layout()
-                path = out / f"{name}.png"
-                fig.savefig(path, dpi=90)
-                plt.close(fig)
-                made[name] = path
-        except Exception:  # noqa: BLE001 - a plot that cannot be drawn (too few trials) is left out
-            plt.close("all")
-    return made
-
-
-def _html(result: Any, trials: list[Any], plots: dict[str, Path], settings: Any) -> str:
-    e = html.escape
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>archon search: {e(result.study_name)}</title>",
-             "<style>body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;font-size:13px}"
-             "td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}img{max-width:100%}</style></head><body>",
-             f"<h1>archon search: {e(result.study_name)}</h1>"]
-    best = result.best
-    parts.append("<h2>Summary</h2><ul>")
-    parts.append(f"<li>trials: {len(trials)} ({sum(1 for t in trials if t.status == 'complete')} complete, "
-                 f"{sum(1 for t in trials if t.status == 'pruned')} pruned, {sum(1 for t in trials if t.status == 'infeasible')} infeasible, "
-                 f"{sum(1 for t in trials if t.status == 'failed')} failed); queries lost to failed calls: "
-                 f"{sum(t.call_failed for t in trials)}</li>")
-    if best is not None:
-        parts.append(f"<li>best: trial {best.number}, dev score {best.score:.3f} [{best.ci[0]:.2f}, {best.ci[1]:.2f}] "
-                     f"on {best.n} queries; {e(_fmt_params(best.params))}</li>")
-    if result.stopped:
-        parts.append(f"<li>stopped: {e(result.stopped)}</li>")
-    led = result.ledger or {}
-    spent = led.get("spent", {})
-    parts.append(f"<li>spent: {spent.get('calls', 0)} calls, {spent.get('tokens', 0)} tokens, ${spent.get('dollars', 0):.4f}; "
-                 f"calls made {result.calls_made}, answered by the cache {result.calls_cached}</li></ul>")
-    if result.emitted or result.no_result:
-        parts.append("<h2>What best.yaml holds, and why</h2><ul>" + "".join(f"<li>{e(line)}</li>" for line in emitted_lines(result)) + "</ul>")
-    if result.selection and result.selection.get("contenders"):
-        parts.append("<h3>Selection split</h3><table><tr><th>candidate</th><th>dev</th><th>selection</th><th>n</th>"
-                     "<th>p vs baseline (one-sided)</th><th>Holm-adjusted</th><th>cost / query</th><th>dropped</th></tr>")
-        for c in [result.selection["baseline"]] + result.selection["contenders"]:
-            parts.append(f"<tr><td>{e(c['label'])}</td><td>{_num(c.get('dev'))}</td><td>{_num(c.get('selection'))}</td>"
-                         f"<td>{c.get('n', '')}</td><td>{_num(c.get('p_vs_baseline'), 4)}</td><td>{_num(c.get('p_adjusted'), 4)}</td>"
-                         f"<td>{e(_cost_text(c.get('cost_per_query') or {}))}</td><td>{e(c.get('dropped') or '')}</td></tr>")
-        parts.append("</table>")
-    if result.test:
-        parts.append("<h2>Test split</h2>" + e_test(result.test))
-    for name, path in plots.items():
-        data = base64.b64encode(path.read_bytes()).decode()
-        parts.append(f"<h2>{e(name)}</h2><img alt='{e(name)}' src='data:image/png;base64,{data}'>")
-    parts.append("<h2>Leaderboard</h2><table><tr><th>trial</th><th>status</th><th>dev score</th><th>95% CI</th><th>n</th>"
-                 "<th>cost / query</th><th>reason</th><th>choices</th></tr>")
-    for s in trials:
-        ci = f"[{s.ci[0]:.2f}, {s.ci[1]:.2f}]" if s.ci else ""
-        parts.append(f"<tr><td>{s.number}</td><td>{e(s.status)}</td><td>{'' if s.score is None else f'{s.score:.3f}'}</td>"
-                     f"<td>{ci}</td><td>{s.n or ''}</td><td>{e(_cost_text(s.cost))}</td><td>{e(s.reason or '')}</td>"
-                     f"<td>{e(_fmt_params(s.params))}</td></tr>")
-    parts.append("</table></body></html>")
-    return "".join(parts)
-
-
-def _num(value: Any, digits: int = 3) -> str:
-    return "" if value is None else f"{value:.{digits}f}"
 
 
 def emitted_lines(result: Any) -> list[str]:
@@ -264,10 +177,6 @@ def test_lines(test: dict[str, Any]) -> list[str]:
     return lines
 
 
-def e_test(test: dict[str, Any]) -> str:
-    return "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in test_lines(test)) + "</ul>"
-
-
 def write_report(result: Any, study: Any, rundir: Any, settings: Any) -> dict[str, str]:
     """Write every output file; returns name -> path of what was written."""
     out: dict[str, str] = {}
@@ -298,21 +207,21 @@ def write_report(result: Any, study: Any, rundir: Any, settings: Any) -> dict[st
         out["pareto"] = str(pdir)
     _leaderboard(trials, path / "leaderboard.md", path / "leaderboard.csv")
     out["leaderboard"] = str(path / "leaderboard.md")
-    plots = _plots(study, result.objectives, rundir.plots) if trials else {}
-    out.update({f"plot_{k}": str(v) for k, v in plots.items()})
-    (path / "report.html").write_text(_html(result, trials, plots, settings), encoding="utf-8")
-    out["report"] = str(path / "report.html")
-    summary = {
-        "study": result.study_name, "storage": result.storage, "objectives": result.objectives,
-        "best": None if result.best is None else {"trial": result.best.number, "dev_score": result.best.score,
-                                                  "ci": result.best.ci, "params": result.best.params},
-        "pareto": [s.number for s in result.pareto], "stopped": result.stopped, "ledger": result.ledger,
-        "call_failed_queries": sum(t.call_failed for t in trials),
-        "calls_made": result.calls_made, "calls_cached": result.calls_cached, "wall_time": result.wall_time,
-        "test": result.test, "trials": len(trials),
-        "emitted": None if result.emitted is None else {k: v for k, v in result.emitted.items() if k != "spec_data"},
-        "selection": result.selection, "power": result.power, "no_result": result.no_result,
-    }
-    (path / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    out["leaderboard_csv"] = str(path / "leaderboard.csv")
     out["summary"] = str(path / "summary.json")
+    out["report"] = str(path / "report.html")
+    from archon.search.report_data import build
+    from archon.search.report_html import render, standalone_charts
+
+    data = build(result, settings, trials=trials, emitted=emitted)
+    data.outputs = {k: os.path.relpath(v, path) for k, v in out.items()}
+    plots = rundir.plots
+    plots.mkdir(exist_ok=True)
+    for old in list(plots.glob("*.svg")) + list(plots.glob("*.png")):
+        old.unlink()  # charts of an earlier session (or an earlier archon) would contradict this one
+    for name, svg in standalone_charts(data).items():
+        (plots / f"{name}.svg").write_text(svg, encoding="utf-8")
+        out[f"plot_{name}"] = str(plots / f"{name}.svg")
+    (path / "report.html").write_text(render(data), encoding="utf-8")
+    (path / "summary.json").write_text(json.dumps(data.summary(), indent=2, default=str), encoding="utf-8")
     return out
