@@ -93,35 +93,52 @@ def _print_estimate(out: Any, est: Any) -> None:
         out.print(f"note: {note}")
 
 
+#: Border colour of the verdict panel, by verdict kind (archon.search.report_data.Verdict).
+_VERDICT_STYLE = {"win": "green", "no_win": "blue", "win_unconfirmed": "yellow", "win_untested": "yellow",
+                  "unchecked": "yellow", "nothing": "red"}
+
+
 def _print_summary(out: Any, result: Any) -> None:
+    from rich.markup import escape
+    from rich.panel import Panel
+    from rich.text import Text
+
     from archon.search.report import emitted_lines, test_lines
+    from archon.search.report_data import short_value, verdict
 
     trials = result.trials
     counts: dict[str, int] = {}
     for t in trials:
         counts[t.status] = counts.get(t.status, 0) + 1
     out.print(f"[bold]search finished[/]: {len(trials)} trials (" + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + ")")
+    # the outcome first, in the same words as report.html and summary.json (verdict.headline)
+    v = verdict(result)
+    body = Text(v.headline, style="bold")
+    for line in v.details:
+        body.append("\n\u2022 " + line, style="default")
+    out.print(Panel(body, title=f"verdict: {v.title}", title_align="left", border_style=_VERDICT_STYLE.get(v.kind, "white")))
     if result.stopped:
-        out.print(f"stopped early: {result.stopped}")
+        out.print(f"stopped early: {escape(result.stopped)}", highlight=False)
     if result.best is not None:
         b = result.best
         ci = f" [{b.ci[0]:.2f}, {b.ci[1]:.2f}]" if b.ci else ""
-        out.print(f"best: trial {b.number}, dev score {b.score:.3f}{ci} on {b.n} queries")
-        out.print("  " + ", ".join(f"{k}={v}" for k, v in b.params.items()))
+        out.print(f"best by dev: trial {b.number}, dev score {b.score:.3f}{ci} on {b.n} queries", highlight=False)
+        out.print("  " + escape(", ".join(f"{k}={short_value(val, 40)}" for k, val in b.params.items())), highlight=False)
     if result.pareto:
         out.print(f"Pareto front: trials {', '.join(str(s.number) for s in result.pareto)}")
     for line in emitted_lines(result):
-        out.print(line, highlight=False)
+        if not line.startswith("power:"):  # the power note is in the verdict panel
+            out.print(escape(line), highlight=False)
     if result.test:
         for line in test_lines(result.test):
-            out.print(line, highlight=False)
+            out.print(escape(line), highlight=False)
     spent = (result.ledger or {}).get("spent", {})
     out.print(f"backend calls made: {result.calls_made}, answered by the cache: {result.calls_cached}; "
               f"budget spent: {spent.get('calls', 0)} calls, {spent.get('tokens', 0)} tokens, ${spent.get('dollars', 0):.4f}; "
               f"wall time {result.wall_time:.0f}s")
-    for name in ("best", "pareto", "leaderboard", "report"):
+    for name in ("best", "pareto", "report", "summary", "leaderboard"):
         if name in result.outputs:
-            out.print(f"{name}: {result.outputs[name]}")
-    out.print(f"dashboard: optuna-dashboard {result.storage} --host 127.0.0.1")
+            out.print(f"{name}: {result.outputs[name]}", highlight=False)
+    out.print(f"dashboard: optuna-dashboard {result.storage} --host 127.0.0.1", highlight=False)
     if result.stopped == "interrupted":
         out.print(f"resume with: {result.resume_command}")

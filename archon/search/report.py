@@ -187,6 +187,8 @@ def write_report(result: Any, study: Any, rundir: Any, settings: Any) -> dict[st
         # a report rebuilt from the storage alone: the selection stage's decision is not in it
         emitted = {"label": f"trial-{result.best.number}", "trial": result.best.number, "spec_data": {"pipeline": result.best.spec_data},
                    "reason": "best by dev score (the selection stage did not run)"}
+    if result.emitted is None and emitted is not None:
+        result.emitted = emitted  # what best.yaml holds, so every summary of this run says the same
     (path / "best.yaml").unlink(missing_ok=True)
     if emitted is not None:
         what = "the baseline (one greedy call)" if emitted.get("trial") is None else f"trial {emitted['trial']}"
@@ -213,7 +215,7 @@ def write_report(result: Any, study: Any, rundir: Any, settings: Any) -> dict[st
     from archon.search.report_data import build
     from archon.search.report_html import render, standalone_charts
 
-    data = build(result, settings, trials=trials, emitted=emitted)
+    data = build(result, settings, trials=trials)
     data.outputs = {k: os.path.relpath(v, path) for k, v in out.items()}
     plots = rundir.plots
     plots.mkdir(exist_ok=True)

@@ -71,6 +71,21 @@ class Verdict:
     headline: str
     details: list[str] = field(default_factory=list)
 
+    @property
+    def title(self) -> str:
+        """The kind in a few words, for the verdict's heading."""
+        return _VERDICT_TITLES.get(self.kind, self.kind)
+
+
+_VERDICT_TITLES = {
+    "win": "a real win",
+    "win_unconfirmed": "not confirmed on test",
+    "win_untested": "won on held-out selection data; test not scored",
+    "no_win": "keep the baseline",
+    "unchecked": "not checked on held-out data",
+    "nothing": "nothing emitted",
+}
+
 
 @dataclass
 class Evidence:
@@ -295,7 +310,7 @@ def verdict(result: Any, emitted: dict[str, Any] | None = None) -> Verdict:
         if contenders and base_sel is not None:
             top = max(contenders, key=lambda c: (c.get("selection") or 0.0, -(c.get("trial") or 0)))
             head = (f"Nothing in this space beat one greedy call: on {n_sel} held-out selection queries the best candidate "
-                    f"({top['label']}) scored {top['selection']:.3f} against the baseline's {base_sel:.3f}, "
+                    f"({top['label'].replace('-', ' ')}) scored {top['selection']:.3f} against the baseline's {base_sel:.3f}, "
                     f"{'a gain too small to be told from noise' if top['selection'] > base_sel else 'no gain'} "
                     f"(Holm-adjusted {fmt_p(top.get('p_adjusted'))}). best.yaml holds the baseline.")
         else:

@@ -22,14 +22,6 @@ __all__ = ["render", "standalone_charts"]
 
 _e = html.escape
 
-_VERDICT_LABEL = {
-    "win": "a real win",
-    "win_unconfirmed": "not confirmed on test",
-    "win_untested": "won on held-out selection data; test not scored",
-    "no_win": "keep the baseline",
-    "unchecked": "not checked on held-out data",
-    "nothing": "nothing emitted",
-}
 
 _CSS = """
 :root{--ink:#0f172a;--muted:#64748b;--line:#e2e8f0;--bg:#f8fafc;--card:#fff;--blue:#2563eb;--green:#16a34a;--amber:#d97706;--red:#dc2626}
@@ -278,7 +270,7 @@ def _verdict(data: ReportData) -> str:
     run = ""
     if "best" in data.outputs:
         run = f"<div class='run'>archon run {_e(str(data.run_dir / 'best.yaml'))} --query \"your question\"</div>"
-    return (f"<section id='verdict' class='verdict kind-{v.kind}'><div class='label'>Verdict: {_e(_VERDICT_LABEL.get(v.kind, v.kind))}</div>"
+    return (f"<section id='verdict' class='verdict kind-{v.kind}'><div class='label'>Verdict: {_e(v.title)}</div>"
             f"<p class='headline'>{_e(v.headline)}</p><ul>{details}</ul>{run}<p class='files'>{links}</p></section>")
 
 

@@ -59,3 +59,43 @@ def make_space(tmp_path: Path, **overrides) -> Path:
 @pytest.fixture
 def space_file(tmp_path):
     return lambda **kw: make_space(tmp_path, **kw)
+
+
+# ------------------------------------------------------------------ finished searches for the report tests
+
+from report_fixtures import CUSTOM_JSONL_SPACE, FIXTURES, REPORT_TEST_SECRET, ROOT  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def custom_jsonl_run(tmp_path_factory):
+    """A finished search over a custom JSONL file (fake backend, in process): (result, run dir)."""
+    import os
+
+    from archon.search import run_search
+
+    base = tmp_path_factory.mktemp("custom-jsonl")
+    spec = base / "code_words.yaml"
+    spec.write_text(CUSTOM_JSONL_SPACE.format(data=FIXTURES / "code_words.jsonl"), encoding="utf-8")
+    old = os.environ.get("ARCHON_REPORT_TEST_KEY")
+    os.environ["ARCHON_REPORT_TEST_KEY"] = REPORT_TEST_SECRET
+    try:
+        result = run_search(spec, run_dir=base / "run", use_ray=False, progress=False)
+    finally:
+        if old is None:
+            os.environ.pop("ARCHON_REPORT_TEST_KEY", None)
+        else:
+            os.environ["ARCHON_REPORT_TEST_KEY"] = old
+    return result, base / "run"
+
+
+@pytest.fixture(scope="session")
+def quickstart_replay_run(tmp_path_factory):
+    """The quickstart search answered from its shipped replay table (no model call): (result, run dir)."""
+    from archon.search import run_search
+
+    table = ROOT / "benchmarks" / "replay" / "quickstart-capitals.sqlite.gz"
+    if not table.exists():
+        pytest.skip(f"replay table {table} is not in this checkout")
+    run = tmp_path_factory.mktemp("quickstart") / "run"
+    result = run_search(ROOT / "search_spaces" / "quickstart.yaml", run_dir=run, use_ray=False, progress=False, replay=str(table))
+    return result, run
