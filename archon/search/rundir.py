@@ -10,7 +10,7 @@ Layout (``runs/<spec-stem>/`` unless ``--run-dir`` or ``search.run_dir`` says ot
     pareto/           one pipeline per Pareto-optimal trial (multi-objective searches)
     leaderboard.md    every trial: choices, dev score with interval, cost, status
     leaderboard.csv   the same, for a spreadsheet
-    plots/            optimisation history, Pareto front, parameter importances (PNG)
+    plots/            the report's charts as standalone SVG (accuracy vs cost, dev vs selection vs test, history)
     report.html       everything above on one self-contained page
     traces/           trial-<n>.jsonl: every dev query of every trial, with candidates and calls
     ray/              the private Ray runtime's temp dir (local mode)

@@ -44,7 +44,7 @@ def test_validate_mixed_files_checks_all(monkeypatch: pytest.MonkeyPatch, capsys
     assert err == "broken/negative_samples.yaml:2:31: error: samples -2 is out of range (allowed: 1 <= samples <= 1024)\n"
 
 
-@pytest.mark.parametrize("fmt,marker", [("text", "per query: 8 calls"), ("mermaid", "flowchart"), ("dot", "digraph")])
+@pytest.mark.parametrize("fmt,marker", [("text", "per query: 8 calls"), ("mermaid", "flowchart"), ("dot", "digraph"), ("svg", "<svg ")])
 def test_show_formats(fmt: str, marker: str, capsys: pytest.CaptureFixture[str]) -> None:
     status, out, err = run(["show", str(GOOD / "self_consistency.yaml"), "--format", fmt], capsys)
     assert (status, err) == (0, "")

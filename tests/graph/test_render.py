@@ -50,4 +50,4 @@ def test_dot_structure():
 
 def test_unknown_format():
     with pytest.raises(ValueError):
-        compile_text(TEXT).render("svg")
+        compile_text(TEXT).render("png")

@@ -24,7 +24,7 @@ def test_quickstart_search_end_to_end(tmp_path) -> None:
         capture_output=True, text=True, timeout=1800, env=dict(os.environ),
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "best: trial" in proc.stdout
+    assert "verdict:" in proc.stdout and "best by dev: trial" in proc.stdout
     from archon.spec import load_spec_file, validate_pipeline
 
     spec = validate_pipeline(load_spec_file(run / "best.yaml"))

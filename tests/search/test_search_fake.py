@@ -39,12 +39,12 @@ def test_search_writes_the_run_directory(space_file, tmp_path) -> None:
     # best.yaml is a plain pipeline that validates
     best = validate_pipeline(load_spec_file(run / "best.yaml"))
     assert best.pipeline.layers[0][0].type == "generate"
-    for name in ("leaderboard.md", "leaderboard.csv", "report.html", "summary.json", "plots/history.png"):
+    for name in ("leaderboard.md", "leaderboard.csv", "report.html", "summary.json", "plots/history.svg"):
         assert (run / name).exists(), name
     rows = list(csv.DictReader((run / "leaderboard.csv").open()))
     assert len(rows) == len(result.trials) == 8
     html = (run / "report.html").read_text()
-    assert "data:image/png;base64," in html
+    assert "class='chart cost-accuracy'" in html and "class='pipeline-graph'" in html
     traces = list((run / "traces").glob("trial-*.jsonl"))
     assert traces and all(json.loads(line)["trial"] >= 0 for line in traces[0].read_text().splitlines())
     # the test split: winner vs baseline, with a paired test
@@ -113,7 +113,14 @@ def test_pareto_front_for_accuracy_and_cost(space_file, tmp_path) -> None:
     assert len(files) == len(result.pareto)
     for f in files:
         validate_pipeline(load_spec_file(f))
-    assert (run / "plots" / "pareto.png").exists()
+    # the report draws the same front: on the study's cost unit (dollars: the model is priced),
+    # the points nothing beats are the trials Optuna's best_trials names
+    from archon.search.charts import Point, pareto_front
+
+    assert (run / "plots" / "cost_accuracy_dollars.svg").exists()
+    summary = json.loads((run / "summary.json").read_text())
+    points = [Point(t["trial"], t["cost_per_query"]["dollars"], t["dev"]["accuracy"]) for t in summary["trials"] if t["status"] == "complete"]
+    assert sorted(p.trial for p in pareto_front(points)) == sorted(summary["pareto"])
 
 
 def test_same_seed_same_search(space_file, tmp_path) -> None:
