@@ -311,7 +311,7 @@ def verdict(result: Any, emitted: dict[str, Any] | None = None) -> Verdict:
             top = max(contenders, key=lambda c: (c.get("selection") or 0.0, -(c.get("trial") or 0)))
             head = (f"Nothing in this space beat one greedy call: on {n_sel} held-out selection queries the best candidate "
                     f"({top['label'].replace('-', ' ')}) scored {top['selection']:.3f} against the baseline's {base_sel:.3f}, "
-                    f"{'a gain too small to be told from noise' if top['selection'] > base_sel else 'no gain'} "
+                    f"{'not a significant gain' if top['selection'] > base_sel else 'no gain'} "
                     f"(Holm-adjusted {fmt_p(top.get('p_adjusted'))}). best.yaml holds the baseline.")
         else:
             head = f"best.yaml holds the baseline (one greedy call): {em.get('reason')}."

@@ -196,6 +196,11 @@ def test_a_search_that_emits_nothing_exits_non_zero_with_the_reason(tmp_path, ca
     assert status == 3
     # every query lost to failed calls: each trial failed, none was scored, and the exit says why
     assert "no trial completed" in err and "the model server is down" in err
+    # the report and the summary say the same, in the verdict
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["verdict"]["kind"] == "nothing" and "no trial completed" in summary["verdict"]["headline"]
+    page = (tmp_path / "run" / "report.html").read_text()
+    assert "kind-nothing" in page and "Verdict: nothing emitted" in page
 
 
 def test_dry_run_warns_when_the_estimate_exceeds_the_budget(space_file, tmp_path, capsys) -> None:
