@@ -183,10 +183,10 @@ def cost_accuracy(points: Sequence[Point], *, unit_label: str, baseline: Point |
             mark = f"<circle cx='{x:.1f}' cy='{y:.1f}' r='5' fill='{TRIAL}' fill-opacity='0.75' stroke='#fff'/>"
         out.append(f"<a href='#trial-{p.trial}' class='point' data-trial='{p.trial}'>{tip}{mark}</a>")
     if emitted is not None:
-        p = next((q for q in points if q.trial == emitted), None)
-        if p is not None:
-            x, y = fx(p.cost), fy(p.accuracy)
-            out.append(f"<a href='#trial-{p.trial}'><title>{escape(p.tip)}</title>{_star(x, y, 11, WIN)}</a>"
+        star = next((q for q in points if q.trial == emitted), None)
+        if star is not None:
+            x, y = fx(star.cost), fy(star.accuracy)
+            out.append(f"<a href='#trial-{star.trial}'><title>{escape(star.tip)}</title>{_star(x, y, 11, WIN)}</a>"
                        f"<text x='{x + 13:.1f}' y='{y - 9:.1f}' font-size='11' font-weight='600' fill='{WIN}'>best.yaml</text>")
     if baseline is not None:
         x, y = fx(baseline.cost), fy(baseline.accuracy)
@@ -234,10 +234,10 @@ def generalization(lines: Sequence[Line], columns: Sequence[str], *, width: int 
             continue
         tip = f"<title>{escape(ln.tip)}</title>" if ln.tip else ""
         group = [f"<g class='line role-{ln.role}' opacity='{alpha}'>{tip}"]
-        for i, v in enumerate(ln.values):  # intervals
+        for i, value in enumerate(ln.values):  # intervals
             lo = ln.lows[i] if i < len(ln.lows) else None
             hi = ln.highs[i] if i < len(ln.highs) else None
-            if v is not None and lo is not None and hi is not None and ln.role != "other":
+            if value is not None and lo is not None and hi is not None and ln.role != "other":
                 off = {"emitted": -5, "baseline": 5, "best": 10}.get(ln.role, 0)
                 group.append(f"<line x1='{xs[i] + off:.1f}' y1='{fy(lo):.1f}' x2='{xs[i] + off:.1f}' y2='{fy(hi):.1f}' stroke='{color}' stroke-opacity='0.35' stroke-width='3'/>")
         d = " ".join(f"{'M' if k == 0 else 'L'}{x:.1f},{y:.1f}" for k, (x, y) in enumerate(pts))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import csv
-import html
 import json
 import os
 from pathlib import Path

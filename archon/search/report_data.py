@@ -532,7 +532,7 @@ def build(result: Any, settings: Any, *, trials: list[Any] | None = None, emitte
         c = contenders.get(label) or {}
         p = tested.get(label) or {}
         number = c.get("trial", p.get("trial"))
-        view = by_number.get(number)
+        view = by_number.get(number) if number is not None else None
         evidence.append(Evidence(
             label=label, trial=number, roles=[r for r in (view.roles if view else []) if r != "test"],
             dev=view.dev if view is not None else Score.of(c.get("dev"), None, None),
@@ -552,7 +552,8 @@ def build(result: Any, settings: Any, *, trials: list[Any] | None = None, emitte
                                        (ev.cost_per_query if ev else {}))}
     emitted = None
     if em is not None:
-        v = by_number.get(em.get("trial")) if em.get("trial") is not None else None
+        em_trial = em.get("trial")
+        v = by_number.get(em_trial) if em_trial is not None else None
         emitted = {"label": em.get("label"), "trial": em.get("trial"), "reason": em.get("reason"),
                    "verified": em.get("verified"), "beats_baseline": em.get("beats_baseline"),
                    "params": v.params if v else None,

@@ -389,10 +389,10 @@ def _generalization_chart(data: ReportData) -> str:
                 else "best" if "best by dev" in ev.roles else "other")
         name = "baseline" if ev.label == "baseline" else f"trial {ev.trial}"
         suffix = " (best.yaml)" if "emitted" in ev.roles else " (best by dev)" if "best by dev" in ev.roles and role == "best" else ""
-        tip = f"{name}: " + "; ".join(f"{c} {scores[c].text()} n={scores[c].n}" for c in keep if scores[c] is not None)
-        lines.append(charts.Line(name + suffix, [scores[c].accuracy if scores[c] else None for c in keep],
-                                 [scores[c].low if scores[c] else None for c in keep],
-                                 [scores[c].high if scores[c] else None for c in keep], role, tip,
+        shown = [scores[c] for c in keep]
+        tip = f"{name}: " + "; ".join(f"{c} {sc.text()} n={sc.n}" for c, sc in zip(keep, shown) if sc is not None)
+        lines.append(charts.Line(name + suffix, [sc.accuracy if sc else None for sc in shown], [sc.low if sc else None for sc in shown],
+                                 [sc.high if sc else None for sc in shown], role, tip,
                                  f"#trial-{ev.trial}" if ev.trial is not None else None))
     return charts.generalization(lines, keep)
 
