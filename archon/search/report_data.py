@@ -99,7 +99,7 @@ class Evidence:
     selection: Score | None = None
     test: Score | None = None
     p_selection: float | None = None  # one-sided vs the baseline on selection, uncorrected
-    p_selection_adjusted: float | None = None  # Holm-adjusted over the contenders
+    p_selection_adjusted: float | None = None  # adjusted for every contender (weighted Holm)
     dropped: str | None = None  # why racing dropped it on the selection split
     test_vs_baseline: dict[str, Any] | None = None  # method, p_value, difference, wins, losses, significant
     cost_per_query: dict[str, Any] = field(default_factory=dict)
@@ -312,7 +312,7 @@ def verdict(result: Any, emitted: dict[str, Any] | None = None) -> Verdict:
             head = (f"Nothing in this space beat one greedy call: on {n_sel} held-out selection queries the best candidate "
                     f"({top['label'].replace('-', ' ')}) scored {top['selection']:.3f} against the baseline's {base_sel:.3f}, "
                     f"{'not a significant gain' if top['selection'] > base_sel else 'no gain'} "
-                    f"(Holm-adjusted {fmt_p(top.get('p_adjusted'))}). best.yaml holds the baseline.")
+                    f"(adjusted {fmt_p(top.get('p_adjusted'))}). best.yaml holds the baseline.")
         else:
             head = f"best.yaml holds the baseline (one greedy call): {em.get('reason')}."
         if base_test is not None:
@@ -334,7 +334,7 @@ def verdict(result: Any, emitted: dict[str, Any] | None = None) -> Verdict:
         sel_text = ""
         if contender and base_sel is not None:
             sel_text = (f"on {n_sel} selection queries no trial saw it scored {contender['selection']:.3f} against the baseline's "
-                        f"{base_sel:.3f} (Holm-adjusted {fmt_p(contender.get('p_adjusted'))})")
+                        f"{base_sel:.3f} (adjusted for every contender, {fmt_p(contender.get('p_adjusted'))})")
         if em.get("beats_baseline"):
             if em_test is not None and vs is not None and base_test is not None:
                 nums = (f"{em_test.text()} against {base_test.text()} on {em_test.n} test queries "

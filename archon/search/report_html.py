@@ -418,7 +418,7 @@ def _evidence_section(data: ReportData) -> str:
                     f"<td>{_e(vs_text)}</td><td>{_e(cost_text(ev.cost_per_query))}</td></tr>")
     n_sel = data.benchmark.get("selection")
     table = ("<table><thead><tr><th>candidate</th><th class='num'>dev</th><th class='num'>selection</th>"
-             "<th>vs baseline on selection (one-sided, Holm)</th><th class='num'>test</th><th>vs baseline on test (wins/losses)</th>"
+             "<th>vs baseline on selection (one-sided, adjusted: weighted Holm)</th><th class='num'>test</th><th>vs baseline on test (wins/losses)</th>"
              f"<th>cost</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
     explain = (f"<p class='note'>The search ranked trials by dev. The top ones and the baseline were then raced on {n_sel} selection "
                "queries no trial had seen, and only a significant win there may be emitted; test is scored last, for this report. "
