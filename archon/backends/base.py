@@ -22,6 +22,8 @@ class CallRequest:
     it, "sample 3 of this prompt" is the same call, and the same cache entry, in every trial.
     ``response_format`` is a JSON schema the backend should constrain output to, where it can.
     ``tag`` says what the call is for (``generate``, ``rank``, ...): accounting only, not hashed.
+    ``logprobs`` asks for the answer's mean token log-probability (``CallResult.mean_logprob``),
+    where the backend can give it (the local engine does); it does not change the answer.
     """
 
     model: str
@@ -34,6 +36,7 @@ class CallRequest:
     seed: int | None = None
     response_format: dict[str, Any] | None = None
     tag: str = ""
+    logprobs: bool = False
 
     def message_dicts(self) -> list[dict[str, str]]:
         return [{"role": r, "content": c} for r, c in self.messages]
@@ -51,7 +54,8 @@ class CallResult:
     """What came back. ``error`` is set (and ``text`` empty) when the call failed for good.
 
     ``cached`` is true when served from the call cache: its ``usage`` is the original call's
-    usage (counted as *saved*, not spent).
+    usage (counted as *saved*, not spent). ``mean_logprob`` is the mean log-probability of the
+    answer's tokens when the request asked for it (``logprobs=True``) and the backend gives it.
     """
 
     text: str
@@ -60,6 +64,7 @@ class CallResult:
     cached: bool = False
     error: str | None = None
     finish_reason: str | None = None
+    mean_logprob: float | None = None
 
     @property
     def ok(self) -> bool:

@@ -3,7 +3,8 @@
 A call is identified by the SHA-256 of the canonical JSON (sorted keys, no spaces, UTF-8) of the
 backend's *identity* (kind, model id, api_base: never the spec's nickname, never an API key) and
 every request field that changes the answer: messages, temperature, top_p, max_tokens, stop,
-seed, sample_index, response_format. ``tag`` is accounting only and is not part of the key.
+seed, sample_index, response_format (and ``logprobs`` when it is asked for: such an entry also
+stores the answer's mean token log-probability). ``tag`` is accounting only and is not part of the key.
 
 Storage is one SQLite file in WAL mode. Why SQLite: many processes (Ray workers, parallel
 trials) write at once, and SQLite gives atomic transactions across processes with no server.
@@ -48,7 +49,8 @@ CREATE TABLE IF NOT EXISTS calls (
     dollars REAL NOT NULL,
     finish_reason TEXT,
     latency REAL NOT NULL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    mean_logprob REAL
 )
 """
 
@@ -101,6 +103,9 @@ def cache_key(identity: ModelIdentity, request: CallRequest) -> str:
         "sample_index": int(request.sample_index),
         "response_format": request.response_format,
     }
+    if request.logprobs:
+        # only when asked: a plain request keeps the key it always had (replay tables stay valid)
+        payload["logprobs"] = True
     return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
 
 
@@ -153,6 +158,17 @@ def default_cache_path() -> Path:
     return Path(base) / "archon" / "calls.sqlite"
 
 
+def _add_logprob_column(conn: sqlite3.Connection) -> None:
+    """Files written before ``mean_logprob`` existed get the column (NULL in their rows)."""
+    if any(row[1] == "mean_logprob" for row in conn.execute("PRAGMA table_info(calls)")):
+        return
+    try:
+        conn.execute("ALTER TABLE calls ADD COLUMN mean_logprob REAL")
+    except sqlite3.OperationalError as exc:  # another process added it first
+        if "duplicate column" not in str(exc):
+            raise
+
+
 class CallCache:
     """A call cache in one SQLite file; safe to share between threads and processes.
 
@@ -186,6 +202,7 @@ class CallCache:
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(_SCHEMA)
         conn.execute(_INFLIGHT)
+        _add_logprob_column(conn)
         self._local.conn = conn
         self._local.pid = os.getpid()
         with self._lock:
@@ -222,17 +239,18 @@ class CallCache:
             chunk = unique[i : i + _CHUNK]
             marks = ",".join("?" * len(chunk))
             rows = conn.execute(
-                "SELECT key, text, prompt_tokens, completion_tokens, dollars, finish_reason, latency "
+                "SELECT key, text, prompt_tokens, completion_tokens, dollars, finish_reason, latency, mean_logprob "
                 f"FROM calls WHERE key IN ({marks})",
                 chunk,
             ).fetchall()
-            for key, text, pt, ct, dollars, finish, latency in rows:
+            for key, text, pt, ct, dollars, finish, latency, logprob in rows:
                 found[key] = CallResult(
                     text=text,
                     usage=Usage(prompt_tokens=pt, completion_tokens=ct, dollars=dollars),
                     latency=latency,
                     cached=True,
                     finish_reason=finish,
+                    mean_logprob=logprob,
                 )
         return found
 
@@ -263,7 +281,7 @@ class CallCache:
                     continue
                 cur = conn.execute(
                     "INSERT OR IGNORE INTO calls (key, identity, text, prompt_tokens, completion_tokens,"
-                    " dollars, finish_reason, latency, created) VALUES (?,?,?,?,?,?,?,?,?)",
+                    " dollars, finish_reason, latency, created, mean_logprob) VALUES (?,?,?,?,?,?,?,?,?,?)",
                     (
                         key,
                         str(identity),
@@ -274,6 +292,7 @@ class CallCache:
                         result.finish_reason,
                         float(result.latency),
                         now,
+                        result.mean_logprob,
                     ),
                 )
                 inserted += cur.rowcount

