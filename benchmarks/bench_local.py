@@ -140,7 +140,10 @@ def main() -> None:
             rows.append((kind, batch, rates, toks, cpus))
             print(f"  {kind:15s} batch {batch:3d}: " + ", ".join(f"{r:.2f}" for r in rates) + " calls/s", flush=True)
     client.close()
-    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    import resource
+
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+          f"peak RSS of this process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB")
     print()
     print("| node | batch | calls/s (median, range) | completion tok/s | CPU s per call |")
     print("|---|---|---|---|---|")

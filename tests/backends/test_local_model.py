@@ -135,11 +135,12 @@ def test_a_prompt_beyond_the_context_window_fails_as_a_call_not_the_process() ->
 
 
 def test_an_answer_that_fills_the_window_stops_with_length() -> None:
-    client = Client({}, cache=None)
-    try:
-        (r,) = client.complete_sync([CallRequest(model="local/smollm2", messages=(("user", "List animals. " * 500),),
-                                                 max_tokens=4000, temperature=0.0)])
-    finally:
-        client.close()
-    assert r.ok, r.error
-    assert r.usage.prompt_tokens + r.usage.completion_tokens <= 2048
+    from archon.backends.local import LocalEngine, embedded_model_path
+
+    engine = LocalEngine(embedded_model_path(), threads=1, slots=1, n_ctx=160)  # a small window, own engine
+    out = engine.chat({"messages": [{"role": "user", "content": "List sea animals. " * 20}],
+                       "max_tokens": 1000, "temperature": 0.9, "seed": 1})
+    assert "error" not in out, out
+    usage = out["usage"]
+    assert usage["prompt_tokens"] + usage["completion_tokens"] <= 160
+    assert out["choices"][0]["finish_reason"] in ("length", "stop")
