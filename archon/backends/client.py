@@ -10,8 +10,8 @@ configured model (built lazily, on first use), and gives every backend the same 
   serve samples ``i..i+n-1`` as one request with ``n`` samples (its child *k* uses seed+k).
   At temperature 0 (greedy) seed and sample index are dropped: every sample is one call.
 - **concurrency**: at most ``ModelSpec.concurrency`` calls in flight per model (and never more
-  than the backend's own ``max_concurrency``, e.g. 1 for the in-process SmolLM2).
-- **batching**: a backend with ``batching = True`` (vLLM) receives all of a model's requests of
+  than the backend's own ``max_concurrency``).
+- **batching**: a backend with ``batching = True`` (vLLM, the local engine) receives all of a model's requests of
   one ``complete()`` in one call.
 - **timeouts and retries**: each attempt is bounded by ``ModelSpec.timeout``; retryable faults
   (rate limits, 5xx, timeouts, malformed answers) are retried up to ``ModelSpec.max_retries``
