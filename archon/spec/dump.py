@@ -19,16 +19,24 @@ from archon.spec.schema import Spec
 __all__ = ["dump_yaml", "spec_to_data"]
 
 #: Top-level sections in the order a spec is usually read.
-_ORDER = ("name", "description", "models", "benchmark", "budget", "search", "prompts", "cache", "pipeline")
+#: The long texts (prompt templates, few-shot examples) come after the pipeline, so the
+#: architecture stays near the top.
+_ORDER = ("name", "description", "models", "benchmark", "budget", "search", "cache", "pipeline", "prompts", "task")
 _FLOW_WIDTH = 100
 
 
 _FIRST = ("id", "inputs", "model", "models")
 
 
-def _component_data(component: BaseModel) -> dict[str, Any]:
-    """type, id, inputs and models first, then the component's own settings, then sampling."""
+def _component_data(component: BaseModel, explicit: tuple[str, ...] = ()) -> dict[str, Any]:
+    """type, id, inputs and models first, then the component's own settings, then sampling.
+    Fields named in ``explicit`` are written even when they equal their defaults."""
     rest = component.model_dump(mode="python", exclude_defaults=True)
+    for name in explicit:
+        value = getattr(component, name, None)
+        # a generator's ``model`` is unused when it lists ``models``
+        if name not in rest and value is not None and not (name == "model" and getattr(component, "models", None)):
+            rest[name] = value
     rest.pop("type", None)
     out: dict[str, Any] = {"type": component.type}  # type: ignore[attr-defined]
     own = [n for n in type(component).__annotations__ if n != "type"]
@@ -38,22 +46,31 @@ def _component_data(component: BaseModel) -> dict[str, Any]:
     return out
 
 
-def spec_to_data(spec: Spec) -> dict[str, Any]:
-    """Plain data in the user's layered shape, defaults left out (``pipeline`` always kept)."""
+def spec_to_data(spec: Spec, *, explicit: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Plain data in the user's layered shape, defaults left out (``pipeline`` always kept).
+
+    ``explicit`` names component fields written even at their defaults (exports pin ``id`` and
+    the sampling settings, so a later release's defaults cannot change what they run)."""
     out: dict[str, Any] = {}
     for name in _ORDER:
         value = getattr(spec, name)
         if name == "pipeline":
             layers = []
             for layer in value.layers:
-                items = [_component_data(c) for c in layer]
+                items = [_component_data(c, explicit) for c in layer]
                 layers.append(items[0] if len(items) == 1 else items)
             out["pipeline"] = layers
             continue
         field = Spec.model_fields[name]
         if value == field.get_default(call_default_factory=True):
             continue
-        if isinstance(value, BaseModel):
+        if name == "task":
+            # every field written: a reader of an export sees how its answers are read
+            data = value.model_dump(mode="python", exclude_none=True)
+            if not data["answer_options"]:
+                del data["answer_options"]
+            out[name] = data
+        elif isinstance(value, BaseModel):
             data = value.model_dump(mode="python", exclude_defaults=True)
             if name == "benchmark" and list(data) == ["name"]:
                 out[name] = data["name"]  # the shorthand `benchmark: capitals`
@@ -152,10 +169,11 @@ def _style(value: Any) -> Any:
     return value
 
 
-def dump_yaml(spec: Spec) -> str:
-    """The YAML text of ``spec``; loading it back gives an equal Spec."""
+def dump_yaml(spec: Spec, *, explicit: tuple[str, ...] = ()) -> str:
+    """The YAML text of ``spec``; loading it back gives an equal Spec. ``explicit``: see
+    :func:`spec_to_data`."""
     return yaml.dump(
-        _style(spec_to_data(spec)),
+        _style(spec_to_data(spec, explicit=explicit)),
         Dumper=_Dumper,
         sort_keys=False,
         default_flow_style=False,

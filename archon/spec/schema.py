@@ -22,11 +22,12 @@ YAML shape (see docs/spec-reference.md for the full reference)::
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
+    "ANSWER_FORMATS",
     "LOCAL_MODEL_NAME",
     "BenchmarkSpec",
     "BudgetSpec",
@@ -44,7 +45,9 @@ __all__ = [
     "SearchBudget",
     "SearchSettings",
     "SelectSpec",
+    "ShotSpec",
     "Spec",
+    "TaskSpec",
     "UnitTestSpec",
     "VerifySpec",
     "VllmEngine",
@@ -372,6 +375,37 @@ class SearchSettings(Strict):
     fidelity: FidelitySpec = Field(default_factory=FidelitySpec)
 
 
+# ----------------------------------------------------------------------------- task
+
+
+#: How a pipeline reads the final answer out of a response (for vote): the names of the
+#: benchmarks' scorers, each of which knows how its task's answers look (archon.benchmarks.export
+#: maps a name to that scorer's extractor; a test checks the two lists agree).
+AnswerFormat = Literal["exact", "numeric", "math", "choice", "code", "contains", "regex", "judge", "rating",
+                       "capital", "antonym"]
+ANSWER_FORMATS: tuple[str, ...] = get_args(AnswerFormat)
+
+
+class ShotSpec(Strict):
+    """One solved example a few-shot generate node shows the model (the query, then the answer)."""
+
+    input: str
+    reference: str
+    id: str | None = None
+
+
+class TaskSpec(Strict):
+    """What a pipeline takes from its task at run time, written down so that it runs without the
+    benchmark's data: the few-shot pool, how vote reads an answer, and whether inputs are code
+    tasks. Exports (``best.yaml``, ``pareto/*.yaml``) carry it; when present, the runtime uses it
+    and never loads the benchmark (which stays in the file for ``archon eval``)."""
+
+    kind: Literal["qa", "code", "choice", "math", "judge"] = "qa"
+    answer: AnswerFormat = "exact"
+    answer_options: dict[str, Any] = Field(default_factory=dict)
+    shots: list[ShotSpec] = Field(default_factory=list)
+
+
 # ----------------------------------------------------------------------------- the spec
 
 
@@ -387,3 +421,4 @@ class Spec(Strict):
     search: SearchSettings = Field(default_factory=SearchSettings)
     prompts: dict[str, str] = Field(default_factory=dict)  # prompt-name -> template text override
     cache: bool | str = True  # False disables the call cache; a path scopes it to that file
+    task: TaskSpec | None = None

@@ -405,11 +405,27 @@ def _reference_diagnostics(doc: SpecDocument) -> list[Diagnostic]:
         problem = check_function_ref(scorer, tuple(sys.path))
         if problem:
             out.append(doc.diagnostic(("benchmark", "scorer"), f"scorer {_show(scorer)}: {problem}"))
+    out.extend(_task_diagnostics(doc))
     layers = data.get("pipeline")
     if isinstance(layers, list):
         for i, layer in enumerate(layers):
             if layer == []:
                 out.append(doc.diagnostic(("pipeline", i), "empty layer", "a layer holds at least one component; remove it"))
+    return out
+
+
+def _task_diagnostics(doc: SpecDocument) -> list[Diagnostic]:
+    """With a ``task:`` section the runtime takes few-shot examples from it alone: a few-shot
+    generator with no examples there would silently run zero-shot."""
+    task = doc.data.get("task")
+    if not isinstance(task, dict) or task.get("shots"):
+        return []
+    out = []
+    for path, component in _components(doc.data):
+        shots = component.get("few_shot")
+        if component.get("type") == "generate" and isinstance(shots, int) and not isinstance(shots, bool) and shots > 0:
+            out.append(doc.diagnostic(path + ("few_shot",), f"few_shot: {shots}, but 'task.shots' holds no examples",
+                                      "add solved examples under task.shots ({input: .., reference: ..}), or set few_shot: 0"))
     return out
 
 
