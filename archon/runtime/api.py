@@ -121,10 +121,17 @@ def _needs_benchmark(pipeline: Any) -> bool:
 
 
 def benchmark_hooks(pipeline: Any, base_dir: str | None) -> dict[str, Any]:
-    """Shots, extractor and task from the spec's ``benchmark:``, so a pipeline runs on new
-    inputs exactly as it ran when it was evaluated (few-shot examples, how vote reads answers,
-    whether unit_test executes code). Empty when the spec names no benchmark or nothing needs it.
+    """Shots, extractor and task, so a pipeline runs on new inputs exactly as it ran when it was
+    evaluated (few-shot examples, how vote reads answers, whether unit_test executes code).
+
+    From the spec's ``task:`` section when it has one (exports do: the benchmark's data is then
+    never read), else from its ``benchmark:``. Empty when neither is there or nothing needs it.
     """
+    task = getattr(pipeline.spec, "task", None)
+    if task is not None:
+        from archon.benchmarks.export import executor_options
+
+        return executor_options(task)
     bench_spec = getattr(pipeline.spec, "benchmark", None)
     if bench_spec is None or not _needs_benchmark(pipeline):
         return {}

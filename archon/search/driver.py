@@ -793,7 +793,8 @@ def run_search(
     result.calls_made = int(driver.totals_spent.get("calls", 0))
     result.calls_cached = int(driver.totals_spent.get("cached_calls", 0))
     result.wall_time = time.monotonic() - started
-    result.outputs = write_report(result, study, rundir, settings)
+    # with the benchmark as it was loaded, so the exports can find it from their own folder
+    result.outputs = write_report(result, study, rundir, settings.model_copy(update={"benchmark": bench_spec}))
     if interrupted:
         _say(console, progress, f"interrupted. Resume with: {resume_cmd}")
     return result

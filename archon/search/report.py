@@ -74,23 +74,15 @@ def collect(result: Any, study: Any) -> None:
         result.best = result.pareto[0] if result.pareto else max(complete, key=lambda s: (s.values[0], -s.number))
 
 
-def _pipeline_spec(settings: Any, pipeline_data: dict[str, Any], run_dir: Path) -> Any:
+def _write_yaml(path: Path, settings: Any, pipeline_data: dict[str, Any], header: str) -> None:
+    from archon.benchmarks.export import write_export
     from archon.spec.schema import Spec
 
     data = settings.model_dump(mode="json")
     data["pipeline"] = copy.deepcopy(pipeline_data)
-    data.pop("search", None)
-    bench = data.get("benchmark")
-    if isinstance(bench, dict) and bench.get("path") and os.path.isabs(bench["path"]):
-        bench["path"] = os.path.relpath(bench["path"], run_dir)
-    return Spec.model_validate(data)
-
-
-def _write_yaml(path: Path, settings: Any, pipeline_data: dict[str, Any], header: str) -> None:
-    from archon.spec import dump_yaml
-
-    spec = _pipeline_spec(settings, pipeline_data, path.parent)
-    path.write_text(header + dump_yaml(spec), encoding="utf-8")
+    # relative paths in the settings are relative to the working directory (the driver made the
+    # benchmark's absolute when it sits beside the spec); the export rewrites them for its folder
+    write_export(path, Spec.model_validate(data), base_dir=None, header=header)
 
 
 def _fmt_params(params: dict[str, Any]) -> str:

@@ -389,9 +389,9 @@ ANSWER_FORMATS: tuple[str, ...] = get_args(AnswerFormat)
 class ShotSpec(Strict):
     """One solved example a few-shot generate node shows the model (the query, then the answer)."""
 
+    id: str | None = None
     input: str
     reference: str
-    id: str | None = None
 
 
 class TaskSpec(Strict):
