@@ -18,7 +18,7 @@ from typing import Sequence
 __all__ = ["main"]
 
 # Subcommand modules, in the order --help lists them.
-_COMMANDS = ("validate", "show", "space", "import_archon", "run", "eval", "search", "replay")
+_COMMANDS = ("validate", "show", "space", "import_archon", "run", "serve", "eval", "search", "replay")
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 

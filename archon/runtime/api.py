@@ -17,7 +17,7 @@ from archon.backends.client import LoopThread
 from archon.runtime.executor import Executor
 from archon.components.types import QueryResult
 
-__all__ = ["LoadedPipeline", "benchmark_hooks", "compile_spec_file", "load_pipeline"]
+__all__ = ["LoadedPipeline", "benchmark_hooks", "compile_spec_file", "load_pipeline", "needs_benchmark"]
 
 
 
@@ -111,7 +111,7 @@ def compile_spec_file(path: str | os.PathLike[str]) -> Any:
     return pipeline
 
 
-def _needs_benchmark(pipeline: Any) -> bool:
+def needs_benchmark(pipeline: Any) -> bool:
     """Whether any node uses what a benchmark provides (shots, answer extraction, code-ness)."""
     for node_id in pipeline.order:
         comp = pipeline.graph.nodes[node_id]["component"]
@@ -133,7 +133,7 @@ def benchmark_hooks(pipeline: Any, base_dir: str | None) -> dict[str, Any]:
 
         return executor_options(task)
     bench_spec = getattr(pipeline.spec, "benchmark", None)
-    if bench_spec is None or not _needs_benchmark(pipeline):
+    if bench_spec is None or not needs_benchmark(pipeline):
         return {}
     from archon.benchmarks import load_benchmark
     from archon.benchmarks.evaluate import shot_examples
@@ -147,7 +147,7 @@ def benchmark_hooks(pipeline: Any, base_dir: str | None) -> dict[str, Any]:
 
 
 def load_pipeline(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | Any,
     *,
     cache: str | os.PathLike[str] | bool | None = None,
     fake: Any = None,
@@ -159,6 +159,9 @@ def load_pipeline(
 ) -> LoadedPipeline:
     """Load a pipeline file (a resolved spec, e.g. a search's ``best.yaml``) for running.
 
+    ``path`` may also be a validated :class:`archon.spec.schema.Spec` (relative paths in it are
+    then read from the working directory).
+
     ``cache``: a cache file path, ``False`` for no cache, ``None`` for the spec's setting or the
     user-level default. ``fake``: serve every model with this fake backend or script (tests).
     ``shots``/``extract``/``task``: see :class:`archon.runtime.Executor`; by default they come
@@ -166,8 +169,15 @@ def load_pipeline(
     """
     from archon.backends import Client
 
-    pipeline = compile_spec_file(path)
-    hooks = benchmark_hooks(pipeline, str(Path(path).resolve().parent)) if use_benchmark else {}
+    from archon.spec.schema import Spec
+
+    if isinstance(path, Spec):
+        from archon.graph import compile_pipeline
+
+        pipeline, base_dir, name = compile_pipeline(path), None, path.name or "<spec>"
+    else:
+        pipeline, base_dir, name = compile_spec_file(path), str(Path(path).resolve().parent), str(path)
+    hooks = benchmark_hooks(pipeline, base_dir) if use_benchmark else {}
     options: dict[str, Any] = {
         "shots": shots if shots is not None else hooks.get("shots", ()),
         "extract": extract or hooks.get("extract"),
@@ -176,4 +186,4 @@ def load_pipeline(
     }
     client_cache: Any = Path(cache) if isinstance(cache, os.PathLike) else cache
     client = Client.from_spec(pipeline.spec, cache=client_cache, fake=fake)
-    return LoadedPipeline(pipeline, client, path=str(path), **options)
+    return LoadedPipeline(pipeline, client, path=name, **options)
