@@ -73,7 +73,7 @@ def serve_command(args: argparse.Namespace) -> int:
 
     if args.batch_wait_ms < 0:
         raise InputError(f"--batch-wait-ms {args.batch_wait_ms}: error: must be >= 0")
-    console = Console(stderr=True, highlight=False)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
     api_key = _api_key(args.api_key_env)
     console.print(f"archon serve: starting {args.pipeline} ...")
     server = serve_pipeline(

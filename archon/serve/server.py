@@ -130,10 +130,9 @@ class Server:
         from archon.search import ray_watchdog
 
         try:
-            if self._started_ray:
-                serve.shutdown()
-            else:
-                serve.delete(self.app)  # a cluster we joined: leave Serve and other apps running
+            # the replicas stop gracefully (closing their caches); on a cluster we joined, Serve
+            # and other applications keep running; a private runtime goes down whole below
+            serve.delete(self.app)
         finally:
             if self._started_ray or self._connected:
                 ray.shutdown()
