@@ -38,9 +38,9 @@ def bind_replica_grpc_to_loopback() -> bool:
     """Keep a replica's internal gRPC port off the network on a one-machine runtime.
 
     Ray Serve 2.60 replicas open a server for calls between deployments on every interface
-    (``[::]:0`` in ``ray.serve._private.replica``, not configurable). On the private runtime
-    everything runs on 127.0.0.1, so it is bound there instead; on a cluster it is left alone
-    (other nodes must reach it). Must run before the replica finishes initialising, i.e. in the
+    (``[::]:0`` in ``ray.serve._private.replica``, not configurable). When every node runs on
+    127.0.0.1 (the private runtime, a cluster simulated on one machine) it is bound there
+    instead; on a real cluster it is left alone (other nodes must reach it). Must run before the replica finishes initialising, i.e. in the
     deployment's ``__init__``. Returns False when Ray's internals have moved (the tests that
     check every listener then fail, instead of a port silently opening).
     """

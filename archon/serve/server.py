@@ -2,9 +2,10 @@
 
 Local by default: a private Ray runtime on 127.0.0.1 with a temp dir of its own and the
 search's watchdog (archon.search.dispatch / ray_watchdog: the same environment, and the same
-clean-up if this process is killed), Serve's proxy on ``host:port`` (127.0.0.1 unless told
-otherwise), and the replicas' internal ports kept on loopback. With ``ray_address`` it deploys on
-that cluster instead, and removes only its own application when it stops.
+clean-up if this process is killed), Serve's proxy on ``host:port`` of the head node (127.0.0.1
+unless told otherwise), and the replicas' internal ports kept on loopback whenever every node is.
+With ``ray_address`` it deploys on that cluster instead, and removes only its own application
+when it stops.
 
 The pipeline travels to the replicas as data: a validated spec made self-contained here
 (archon.benchmarks.export), so replicas never read the file or its benchmark.
@@ -78,6 +79,19 @@ def _max_replicas(options: dict[str, Any]) -> int:
     return options["num_replicas"] if isinstance(options.get("num_replicas"), int) else 1
 
 
+def _all_nodes_on_loopback(ray: Any) -> bool:
+    """True on a one-machine runtime (every node's address is 127.x): replicas' internal ports
+    can then stay on loopback too (archon.serve.deployment)."""
+    return all(str(node.get("NodeManagerAddress", "")).startswith("127.") for node in ray.nodes() if node.get("Alive"))
+
+
+def _head_address(ray: Any) -> str:
+    for node in ray.nodes():
+        if node.get("Alive") and "node:__internal_head__" in node.get("Resources", {}):
+            return str(node["NodeManagerAddress"])
+    return "127.0.0.1"
+
+
 def _check_port(host: str, port: int) -> None:
     """A clear error now instead of a proxy that cannot bind later."""
     try:
@@ -112,7 +126,7 @@ class Server:
 
     @property
     def base_url(self) -> str:
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else "[::1]" if self.host == "::" else self.host
+        host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
     @property
@@ -212,10 +226,11 @@ def serve_pipeline(
     dashboard_url = f"http://{url}" if url and not str(url).startswith("http") else url
     app = f"archon-{served_name}"
     try:
-        serve.start(http_options={"host": host, "port": port},
-                    **({"proxy_location": "HeadOnly"} if started_ray else {}))
+        # one entry point, on the head node: the URL printed is the URL to call (a cluster that
+        # wants a proxy per node puts its own load balancer in front, docs/serving.md)
+        serve.start(http_options={"host": host, "port": port}, proxy_location="HeadOnly")
         deployment = serve.deployment(PipelineReplica, name="pipeline", **options)
-        serve.run(deployment.bind(config, batching, started_ray), name=app, route_prefix="/", blocking=False)
+        serve.run(deployment.bind(config, batching, _all_nodes_on_loopback(ray)), name=app, route_prefix="/", blocking=False)
     except BaseException:
         # nothing half-started is left behind
         if started_ray:
@@ -229,5 +244,7 @@ def serve_pipeline(
             ray.shutdown()
         raise
     where = "private local Ray" if started_ray else f"Ray cluster {ray_address or '(already initialised)'}"
+    if host in ("0.0.0.0", "::", ""):
+        host = _head_address(ray)  # where a client on another machine reaches the proxy
     return Server(name=served_name, host=host, port=port, app=app, started_ray=started_ray, connected=connected,
                   watchdog=watchdog, temp_dir=temp_dir, dashboard_url=dashboard_url, description=where)
