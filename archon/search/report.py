@@ -80,6 +80,7 @@ def _write_yaml(path: Path, settings: Any, pipeline_data: dict[str, Any], header
 
     data = settings.model_dump(mode="json")
     data["pipeline"] = copy.deepcopy(pipeline_data)
+    data.pop("task", None)  # trials ran with the benchmark's examples: the export carries those
     # relative paths in the settings are relative to the working directory (the driver made the
     # benchmark's absolute when it sits beside the spec); the export rewrites them for its folder
     write_export(path, Spec.model_validate(data), base_dir=None, header=header)

@@ -24,6 +24,7 @@ name: words
 models:
   m: {kind: fake, model: oracle, price: {input_per_mtok: 1.0, output_per_mtok: 2.0}}
 benchmark: {name: jsonl, path: data/words.jsonl, shots: 4, dev: 12, selection: 8, test: 6, seed: 0}
+task: {answer: numeric, shots: [{input: "not from the benchmark", reference: "0"}]}  # the search does not use it
 search: {sampler: random, trials: 5, seed: 3, objectives: [accuracy, cost], fidelity: {enabled: false}}
 pipeline:
   - type: generate
@@ -60,6 +61,7 @@ def test_the_searchs_exports_run_alone_in_an_empty_folder(tmp_path: Path, monkey
         assert (export.parent / exported.benchmark.path).resolve() == (specs / "data" / "words.jsonl").resolve()
         uses_shots = any(getattr(c, "few_shot", 0) for layer in exported.pipeline.layers for c in layer)
         assert len(exported.task.shots) == (4 if uses_shots else 0)
+        assert all(shot.input.startswith("What is the code word") for shot in exported.task.shots)
         if alone.exists():
             shutil.rmtree(alone)
         alone.mkdir()
