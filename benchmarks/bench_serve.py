@@ -12,9 +12,14 @@ Rows, for each number of clients C (each client sends its next request when the 
            shared pipeline (what a Python application embedding archon gets)
   served   C HTTP clients (httpx, keep-alive) posting to ``archon serve``'s
            /v1/chat/completions: one replica on a private local Ray, Serve's request batching
-overhead = 1 - served requests/s / direct requests/s (target at 32 clients: <= 10 %).
+overhead = 1 - served requests/s / direct requests/s (target at 32 clients: <= 10 %). CPU ms/req:
+CPU time of this process and all its children (Ray, Serve, the replica; not the model server)
+per request, which does not depend on what else the machine is running.
 
-Usage: python benchmarks/bench_serve.py [--latency 0.5] [--clients 1,8,32] [--requests 8]
+Each level runs ``--repeats`` times, direct and served alternating (so both see the same load on
+a shared machine); requests/s is the median of the repeats, latencies are pooled.
+
+Usage: python benchmarks/bench_serve.py [--latency 0.5] [--clients 1,8,32] [--requests 8] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ class Run:
     wall: float = 0.0
     failed: int = 0
     batch_sizes: list[int] = field(default_factory=list)
+    spread: tuple[float, float] | None = None  # min and max requests/s over repeats
+    cpu: float = 0.0  # CPU seconds of this process and its children (the model server's excluded)
 
     @property
     def rate(self) -> float:
@@ -113,6 +120,61 @@ async def served_run(url: str, clients: int, per_client: int) -> Run:
     return run
 
 
+def _merged(runs: list[Run]) -> Run:
+    """Repeats of one measurement: latencies pooled, requests/s the median of the repeats."""
+    out = Run(runs[0].name, runs[0].clients)
+    for r in runs:
+        out.latencies += r.latencies
+        out.batch_sizes += r.batch_sizes
+        out.failed += r.failed
+    out.cpu = sum(r.cpu for r in runs)
+    rates = [r.rate for r in runs]
+    out.wall = len(out.latencies) / statistics.median(rates)
+    out.spread = (min(rates), max(rates))
+    return out
+
+
+def _cpu_seconds(exclude: int | None) -> float:
+    """CPU time (user + system) of this process and every live descendant but ``exclude``."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    stats: dict[int, list[bytes]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                raw = Path(f"/proc/{entry}/stat").read_bytes()
+            except OSError:
+                continue
+            fields = raw[raw.rfind(b")") + 2:].split()
+            stats[int(entry)] = fields
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    total, todo, seen = 0.0, [os.getpid()], set()
+    while todo:
+        pid = todo.pop()
+        if pid in seen or pid == exclude:
+            continue
+        seen.add(pid)
+        if pid in stats:
+            total += (int(stats[pid][11]) + int(stats[pid][12])) / ticks  # utime, stime
+        todo.extend(children.get(pid, []))
+    return total
+
+
+def _measured(fn, exclude: int | None) -> Run:
+    before = _cpu_seconds(exclude)
+    run = fn()
+    run.cpu = _cpu_seconds(exclude) - before
+    return run
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def main(argv: list[str] | None = None) -> int:
     from archon.serve import Batching, serve_pipeline
     from archon.testing.server import ServerProcess
@@ -121,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--latency", type=float, default=0.5, help="the model server's fixed latency per call (s)")
     ap.add_argument("--clients", default="1,8,32", help="concurrent clients, comma-separated")
     ap.add_argument("--requests", type=int, default=8, help="requests per client at each level (at least 16 in all)")
+    ap.add_argument("--max-concurrent", type=int, default=16, help="batches a replica runs at once (serve's default 16)")
+    ap.add_argument("--repeats", type=int, default=3, help="alternating direct/served runs per level (median req/s)")
     ap.add_argument("--port", type=int, default=0, help="port for the served pipeline (default: a free one)")
     a = ap.parse_args(argv)
     levels = [int(x) for x in a.clients.split(",")]
@@ -131,30 +195,30 @@ def main(argv: list[str] | None = None) -> int:
     with ServerProcess(latency=a.latency) as model, tempfile.TemporaryDirectory() as tmp:
         spec = Path(tmp) / "bench.yaml"
         spec.write_text(PIPE.format(url=model.url))
-        directs = {c: asyncio.run(direct_run(spec, c, max(a.requests, -(-16 // c)))) for c in levels}
-        import socket
-
-        port = a.port
-        if not port:
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                port = s.getsockname()[1]
+        port = a.port or _free_port()
         started = time.perf_counter()
         with serve_pipeline(spec, port=port, cache=False, dashboard=False,
-                            batching=Batching(max_batch_size=32, wait_s=0.01, max_concurrent=4)) as server:
+                            batching=Batching(max_batch_size=32, wait_s=0.01, max_concurrent=a.max_concurrent)) as server:
             print(f"# served at {server.url} in {time.perf_counter() - started:.1f} s (start-up, not measured below)")
+            # direct and served alternate, so both see the same load on a shared machine
             for c in levels:
-                results.append((directs[c], asyncio.run(served_run(server.url, c, max(a.requests, -(-16 // c))))))
+                per_client = max(a.requests, -(-16 // c))
+                pairs = [(_measured(lambda: asyncio.run(direct_run(spec, c, per_client)), model.pid),
+                          _measured(lambda: asyncio.run(served_run(server.url, c, per_client)), model.pid))
+                         for _ in range(a.repeats)]
+                results.append((_merged([d for d, _ in pairs]), _merged([s for _, s in pairs])))
 
     print()
-    print(f"{'clients':>7} {'path':<7} {'requests':>8} {'failed':>6} {'req/s':>7} {'p50 s':>7} {'p95 s':>7} "
-          f"{'mean batch':>10} {'overhead':>8}")
+    print("| clients | path | requests | failed | req/s (median) | req/s range | p50 s | p95 s | mean batch | CPU ms/req | overhead |")
+    print("|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|")
     for direct, served in results:
         for r in (direct, served):
             batch = f"{statistics.mean(r.batch_sizes):.1f}" if r.batch_sizes else "-"
             over = f"{100 * (1 - served.rate / direct.rate):+.1f} %" if r is served and direct.rate else ""
-            print(f"{r.clients:>7} {r.name:<7} {len(r.latencies):>8} {r.failed:>6} {r.rate:>7.2f} {r.pct(0.5):>7.3f} "
-                  f"{r.pct(0.95):>7.3f} {batch:>10} {over:>8}")
+            spread = f"{r.spread[0]:.2f}-{r.spread[1]:.2f}" if r.spread else ""
+            cpu = 1000 * r.cpu / max(1, len(r.latencies))
+            print(f"| {r.clients} | {r.name} | {len(r.latencies)} | {r.failed} | {r.rate:.2f} | {spread} | {r.pct(0.5):.3f} | "
+                  f"{r.pct(0.95):.3f} | {batch} | {cpu:.1f} | {over} |")
     print()
     last_direct, last_served = results[-1]
     overhead = 1 - last_served.rate / last_direct.rate

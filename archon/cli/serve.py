@@ -47,6 +47,8 @@ def register(subparsers: Any) -> None:
                    help="concurrent requests a replica runs as one batch (default 32)")
     p.add_argument("--batch-wait-ms", type=float, default=10.0, metavar="MS",
                    help="how long a replica waits to fill a batch (default 10)")
+    p.add_argument("--max-concurrent-batches", type=_positive_int, default=16, metavar="N",
+                   help="batches a replica runs through the pipeline at once (default 16)")
     p.add_argument("--max-request-kb", type=_positive_int, default=1024, metavar="KB",
                    help="largest request body accepted (default 1024)")
     cache = p.add_mutually_exclusive_group()
@@ -84,7 +86,8 @@ def serve_command(args: argparse.Namespace) -> int:
         replicas=args.replicas,
         name=args.name,
         api_key=api_key,
-        batching=Batching(max_batch_size=args.max_batch_size, wait_s=args.batch_wait_ms / 1000.0),
+        batching=Batching(max_batch_size=args.max_batch_size, wait_s=args.batch_wait_ms / 1000.0,
+                          max_concurrent=args.max_concurrent_batches),
         max_body_bytes=args.max_request_kb * 1024,
         cache=False if args.no_cache else args.cache,
         dashboard=not args.no_dashboard,

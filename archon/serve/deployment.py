@@ -6,7 +6,8 @@ other (up to ``max_batch_size``) become one list, and the executor runs that lis
 so the backend sees each node's calls for all of them at once — one batch for vLLM or the local
 engine, as many calls in flight as each API model's concurrency allows — instead of one user's
 calls at a time. Up to ``max_concurrent`` batches run at once, so a new arrival does not wait for
-a slow batch to finish before its own batch starts.
+a slow batch to finish before its own batch starts (docs/serving.md#batching: with 4, requests
+queued behind busy batches at 32 clients, 38 % below the executor's throughput).
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ class Batching:
 
     max_batch_size: int = 32
     wait_s: float = 0.01
-    max_concurrent: int = 4
+    #: batches in flight at once: enough that a batch never waits for a slot while the backend
+    #: has room (the client's per-model ``concurrency`` bounds the calls either way)
+    max_concurrent: int = 16
 
 
 def bind_replica_grpc_to_loopback() -> bool:
