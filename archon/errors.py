@@ -7,9 +7,10 @@ traceback; anything else is an internal error (exit status 1).
     ArchonError
     ├── InputError                 bad input from the user (exit 2)
     │   ├── SpecError              a spec file is invalid; carries one or more Diagnostics
+    │   │   └── PerQueryBudgetError    a pipeline needs more per query than budget.per_query allows
     │   ├── ImportArchonError      an Archon JSON config cannot be converted
     │   └── BenchmarkError         a benchmark cannot be loaded or is malformed
-    ├── BudgetError                a budget would be or was exceeded
+    ├── BudgetError                a budget would be or was exceeded (PerQueryBudgetError too)
     ├── BackendError               a model call failed
     │   ├── RetryableBackendError  rate limit, 5xx, timeout: worth retrying
     │   └── MissingDependencyError an optional dependency is not installed
@@ -30,6 +31,7 @@ __all__ = [
     "ImportArchonError",
     "InputError",
     "MissingDependencyError",
+    "PerQueryBudgetError",
     "RetryableBackendError",
     "SandboxError",
     "SearchError",
@@ -79,6 +81,12 @@ class BenchmarkError(InputError):
 
 class BudgetError(ArchonError):
     """A budget would be exceeded."""
+
+
+class PerQueryBudgetError(SpecError, BudgetError):
+    """A pipeline (for instance a point of a search space) is valid but for its static cost per
+    query, which exceeds ``budget.per_query``. A search records such a point as infeasible
+    instead of evaluating it; elsewhere it is a spec error like any other."""
 
 
 class BackendError(ArchonError):

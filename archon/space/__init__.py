@@ -12,7 +12,7 @@ The syntax is in docs/spaces.md (and the "Choice syntax" table of docs/architect
 from __future__ import annotations
 
 from archon.space.choices import Categorical, Choice, FloatRange, IntRange
-from archon.space.space import CountResult, InvalidPoint, InvalidSpacePoint, Space
+from archon.space.space import CountResult, InvalidPoint, InvalidSpacePoint, PointOverBudget, Space
 
 __all__ = [
     "Categorical",
@@ -22,5 +22,6 @@ __all__ = [
     "IntRange",
     "InvalidPoint",
     "InvalidSpacePoint",
+    "PointOverBudget",
     "Space",
 ]

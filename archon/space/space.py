@@ -17,14 +17,14 @@ from typing import Any, Iterator
 
 from pydantic import ValidationError
 
-from archon.errors import Diagnostic, SpecError
+from archon.errors import Diagnostic, PerQueryBudgetError, SpecError
 from archon.graph import CompositionError, Pipeline, compile_pipeline
 from archon.graph.rules import RULES
 from archon.space.choices import Choice
 from archon.space.template import ChoiceT, Template, parse_template
 from archon.space.walk import Resolved, walk
 
-__all__ = ["CountResult", "InvalidPoint", "InvalidSpacePoint", "Space"]
+__all__ = ["CountResult", "InvalidPoint", "InvalidSpacePoint", "PointOverBudget", "Space"]
 
 #: Exhaustive counting is attempted up to this many points (each is validated and compiled).
 DEFAULT_MAX_POINTS = 200_000
@@ -45,6 +45,11 @@ class InvalidSpacePoint(SpecError):
     def __init__(self, diagnostics: list[Diagnostic], point: InvalidPoint) -> None:
         super().__init__(diagnostics)
         self.point = point
+
+
+class PointOverBudget(InvalidSpacePoint, PerQueryBudgetError):
+    """An invalid point that breaks the per-query budget rule (``budget-calls``): a search
+    records it as infeasible under that constraint rather than as an invalid architecture."""
 
 
 @dataclass
@@ -167,7 +172,7 @@ class Space:
     def _positioned_error(self, resolved: Resolved, point: InvalidPoint) -> InvalidSpacePoint:
         """Re-validate with positions mapped back to the space file (only for a reported error)."""
         from archon.spec.document import SpecDocument
-        from archon.spec.validate import validate_pipeline
+        from archon.spec.validate import schema_diagnostics
 
         sources = resolved.sources
         locate = getattr(self.doc, "locate", None)
@@ -196,10 +201,15 @@ class Space:
 
         visit(resolved.data, ())
         doc = SpecDocument(data=resolved.data, positions=positions, file=self.file, is_space=False, key_positions=keys)
+        # what validate_pipeline does, keeping the graph rules that failed to tell the error's kind
+        spec, problems = schema_diagnostics(doc)
+        if spec is None:
+            return InvalidSpacePoint(problems, point)
         try:
-            validate_pipeline(doc)
-        except SpecError as exc:
-            return InvalidSpacePoint(exc.diagnostics, point)
+            compile_pipeline(spec, locate=doc.locate, file=doc.file)
+        except CompositionError as exc:
+            kind = PointOverBudget if "budget-calls" in exc.rules else InvalidSpacePoint
+            return kind(exc.diagnostics, point)
         return InvalidSpacePoint([Diagnostic(self.file, 0, 0, "invalid point: " + "; ".join(point.reasons))], point)
 
     # ------------------------------------------------------------------ resolving
@@ -263,7 +273,8 @@ class Space:
 
         Ints use ``suggest_int`` with their step, floats ``suggest_float``, everything else
         ``suggest_categorical`` (values when scalar, else labels or indices). Raises
-        :class:`InvalidSpacePoint` when the point is invalid (the trial's params are set already).
+        :class:`InvalidSpacePoint` when the point is invalid (the trial's params are set already),
+        :class:`PointOverBudget` when what makes it invalid includes the per-query budget.
         """
         resolved = walk(self.template, lambda c, n: c.domain.suggest(trial, n), track=True)
         result = self.check(resolved)

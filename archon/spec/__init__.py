@@ -8,16 +8,18 @@ from __future__ import annotations
 
 from archon.spec.document import SpecDocument, is_choice_marker, load_spec_file, load_spec_text
 from archon.spec.dump import dump_yaml, spec_to_data
-from archon.spec.schema import Spec
-from archon.spec.validate import check_pipeline, check_space, schema_diagnostics, suggest, validate_document, validate_pipeline
+from archon.spec.schema import Settings, Spec
+from archon.spec.validate import check_pipeline, check_space, load_settings, schema_diagnostics, suggest, validate_document, validate_pipeline
 
 __all__ = [
+    "Settings",
     "Spec",
     "SpecDocument",
     "check_pipeline",
     "check_space",
     "dump_yaml",
     "is_choice_marker",
+    "load_settings",
     "load_spec_file",
     "load_spec_text",
     "schema_diagnostics",

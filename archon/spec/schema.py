@@ -22,7 +22,9 @@ YAML shape (see docs/spec-reference.md for the full reference)::
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union, get_args
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -42,9 +44,12 @@ __all__ = [
     "Price",
     "RankSpec",
     "RefineSpec",
+    "SAMPLER_NAMES",
+    "SamplerName",
     "SearchBudget",
     "SearchSettings",
     "SelectSpec",
+    "Settings",
     "ShotSpec",
     "Spec",
     "TaskSpec",
@@ -364,8 +369,13 @@ class FidelitySpec(Strict):
     factor: Annotated[int, Field(ge=2)] = 3
 
 
+#: The values of ``search.sampler``; archon.search.samplers builds exactly these (a test checks).
+SamplerName = Literal["tpe", "random", "grid", "nsga2", "gp", "greedy"]
+SAMPLER_NAMES: tuple[str, ...] = get_args(SamplerName)
+
+
 class SearchSettings(Strict):
-    sampler: Literal["tpe", "random", "grid", "nsga2", "gp", "greedy"] = "tpe"
+    sampler: SamplerName = "tpe"
     trials: PositiveInt = 50
     objectives: list[Literal["accuracy", "cost"]] = Field(default_factory=lambda: ["accuracy"], min_length=1)
     seed: int = 0
@@ -409,16 +419,34 @@ class TaskSpec(Strict):
 # ----------------------------------------------------------------------------- the spec
 
 
-class Spec(Strict):
-    """A whole resolved spec: one pipeline and everything needed to run or evaluate it."""
+class Settings(Strict):
+    """Every section of a spec but its pipeline. A space and each pipeline it resolves to share
+    them (choices live only in the pipeline), so a search reads them once from the space."""
 
     name: str | None = None
     description: str | None = None
     models: dict[str, ModelSpec] = Field(default_factory=dict)
-    pipeline: PipelineSpec
     benchmark: BenchmarkSpec | None = None
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
     search: SearchSettings = Field(default_factory=SearchSettings)
     prompts: dict[str, str] = Field(default_factory=dict)  # prompt-name -> template text override
     cache: bool | str = True  # False disables the call cache; a path scopes it to that file
     task: TaskSpec | None = None
+
+    def resolve_paths(self, base: str | os.PathLike[str]) -> Self:
+        """A copy whose benchmark ``path``, when relative and naming a file under ``base`` (the
+        spec file's folder), is absolute; so the data is found from any working directory, a
+        Ray worker's included. Other paths are left as written."""
+        bench = self.benchmark
+        if bench is None or not bench.path or os.path.isabs(bench.path):
+            return self
+        candidate = Path(base) / bench.path
+        if not candidate.exists():
+            return self
+        return self.model_copy(update={"benchmark": bench.model_copy(update={"path": str(candidate.resolve())})})
+
+
+class Spec(Settings):
+    """A whole resolved spec: one pipeline and everything needed to run or evaluate it."""
+
+    pipeline: PipelineSpec

@@ -21,9 +21,9 @@ from pydantic import BaseModel, ValidationError
 
 from archon.errors import Diagnostic, SpecError
 from archon.spec.document import SpecDocument
-from archon.spec.schema import COMPONENT_TYPES, LOCAL_MODEL_NAME, PROMPT_FIELDS, Spec
+from archon.spec.schema import COMPONENT_TYPES, LOCAL_MODEL_NAME, PROMPT_FIELDS, Settings, Spec
 
-__all__ = ["check_pipeline", "check_space", "prompt_names", "schema_diagnostics", "suggest", "validate_document", "validate_pipeline"]
+__all__ = ["check_pipeline", "check_space", "load_settings", "prompt_names", "schema_diagnostics", "suggest", "validate_document", "validate_pipeline"]
 
 Loc = tuple[Any, ...]
 
@@ -357,7 +357,12 @@ def prompt_names() -> list[str]:
 
 
 def _reference_diagnostics(doc: SpecDocument) -> list[Diagnostic]:
-    """Undefined model names, unknown prompt names and empty layers (on the raw data)."""
+    """Every check of names and references (on the raw data): the pipeline's and the rest's."""
+    return _pipeline_references(doc) + _settings_references(doc)
+
+
+def _pipeline_references(doc: SpecDocument) -> list[Diagnostic]:
+    """In the pipeline: undefined model names, misspelt prompt placeholders, empty layers."""
     data = doc.data
     models = data.get("models")
     defined = [LOCAL_MODEL_NAME] + ([str(k) for k in models] if isinstance(models, dict) else [])
@@ -379,6 +384,24 @@ def _reference_diagnostics(doc: SpecDocument) -> list[Diagnostic]:
         if isinstance(component.get("models"), list):
             for k, name in enumerate(component["models"]):
                 check(name, path + ("models", k))
+    for path, component in _components(data):
+        fields = PROMPT_FIELDS.get(str(component.get("type")))
+        for key in ("system_prompt", "prompt_template"):
+            if fields is not None and isinstance(component.get(key), str):
+                out.extend(_placeholder_typos(doc, path + (key,), component[key], fields, f"a {component['type']} prompt"))
+    layers = data.get("pipeline")
+    if isinstance(layers, list):
+        for i, layer in enumerate(layers):
+            if layer == []:
+                out.append(doc.diagnostic(("pipeline", i), "empty layer", "a layer holds at least one component; remove it"))
+    out.extend(_task_diagnostics(doc))
+    return out
+
+
+def _settings_references(doc: SpecDocument) -> list[Diagnostic]:
+    """Outside the pipeline: unknown prompt names and their placeholders, the scorer reference."""
+    data = doc.data
+    out: list[Diagnostic] = []
     prompts = data.get("prompts")
     known_prompts = prompt_names()
     if isinstance(prompts, dict) and known_prompts:
@@ -387,11 +410,6 @@ def _reference_diagnostics(doc: SpecDocument) -> list[Diagnostic]:
                 guess = suggest(name, known_prompts)
                 hint = f"did you mean '{guess}'?" if guess else f"prompt names: {', '.join(known_prompts)}"
                 out.append(doc.diagnostic(("prompts", name), f"unknown prompt name {_show(name)}", hint, key=True))
-    for path, component in _components(data):
-        fields = PROMPT_FIELDS.get(str(component.get("type")))
-        for key in ("system_prompt", "prompt_template"):
-            if fields is not None and isinstance(component.get(key), str):
-                out.extend(_placeholder_typos(doc, path + (key,), component[key], fields, f"a {component['type']} prompt"))
     if isinstance(prompts, dict):
         for name, text in prompts.items():
             fields = PROMPT_FIELDS.get(str(name).split(".")[0])
@@ -405,12 +423,6 @@ def _reference_diagnostics(doc: SpecDocument) -> list[Diagnostic]:
         problem = check_function_ref(scorer, tuple(sys.path))
         if problem:
             out.append(doc.diagnostic(("benchmark", "scorer"), f"scorer {_show(scorer)}: {problem}"))
-    out.extend(_task_diagnostics(doc))
-    layers = data.get("pipeline")
-    if isinstance(layers, list):
-        for i, layer in enumerate(layers):
-            if layer == []:
-                out.append(doc.diagnostic(("pipeline", i), "empty layer", "a layer holds at least one component; remove it"))
     return out
 
 
@@ -457,6 +469,22 @@ def schema_diagnostics(doc: SpecDocument) -> tuple[Spec | None, list[Diagnostic]
     except ValidationError as exc:
         diagnostics.extend(_merge_union(exc.errors(include_url=False), doc))
     return (spec if not diagnostics else None), diagnostics
+
+
+def load_settings(doc: SpecDocument) -> Settings:
+    """The typed sections of a spec or a space other than its pipeline (models, benchmark,
+    budget, search, prompts, cache), checked as in a whole spec; raise SpecError with every
+    problem at its ``file:line:column``. The pipeline (or space) is not looked at."""
+    data = {key: value for key, value in doc.data.items() if key != "pipeline"}
+    diagnostics = _settings_references(doc)
+    settings: Settings | None = None
+    try:
+        settings = Settings.model_validate(data, strict=True)
+    except ValidationError as exc:
+        diagnostics.extend(_merge_union(exc.errors(include_url=False), doc))
+    if settings is None or diagnostics:
+        raise SpecError(diagnostics)
+    return settings
 
 
 def _compile(spec: Spec, doc: SpecDocument) -> tuple[Any, list[Diagnostic]]:

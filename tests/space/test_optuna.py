@@ -126,3 +126,29 @@ space:
         hits += near
         study.tell(trial, p.component("generate1").temperature)
     assert hits > 0
+
+
+def test_a_point_over_the_per_query_budget_is_its_own_error():
+    from archon.errors import BudgetError, PerQueryBudgetError
+    from archon.space import PointOverBudget
+
+    s = space_of(
+        """
+budget: {per_query: {calls: 3}}
+space:
+  - {type: generate, samples: {int: [1, 5], name: n}, temperature: 0.7}
+  - {type: vote}
+"""
+    )
+    study = optuna.create_study()
+    study.enqueue_trial({"n": 5})
+    trial = study.ask()
+    with pytest.raises(PointOverBudget) as err:
+        s.suggest(trial)
+    assert isinstance(err.value, PerQueryBudgetError) and isinstance(err.value, BudgetError)
+    assert isinstance(err.value, InvalidSpacePoint)
+    assert err.value.point.reasons[0].startswith("budget-calls")
+    assert err.value.diagnostics[0].line == 2  # budget.per_query.calls in the space file
+    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    study.enqueue_trial({"n": 2})
+    assert s.suggest(study.ask()).static_cost().calls == 2

@@ -90,3 +90,36 @@ def test_schema_diagnostics_returns_instead_of_raising() -> None:
 )
 def test_suggest(word: str, options: list[str], expected: str | None) -> None:
     assert suggest(word, options) == expected
+
+
+def test_settings_of_a_space_are_read_without_its_pipeline(tmp_path) -> None:
+    from archon.spec import Settings, load_settings
+
+    (tmp_path / "data.jsonl").write_text("")
+    text = ("models: {m: {kind: fake, model: oracle}}\n"
+            "benchmark: {name: jsonl, path: data.jsonl}\n"
+            "search: {sampler: random, trials: 3}\n"
+            "space:\n  - {type: generate, model: m, samples: {int: [1, 4]}}\n")
+    settings = load_settings(load_spec_text(text, "s.yaml"))
+    assert isinstance(settings, Settings) and not isinstance(settings, Spec)
+    assert settings.search.sampler == "random" and list(settings.models) == ["m"]
+    # a relative benchmark path is anchored at the spec's folder, once, when the file is there
+    resolved = settings.resolve_paths(tmp_path)
+    assert resolved.benchmark is not None and resolved.benchmark.path == str((tmp_path / "data.jsonl").resolve())
+    assert settings.resolve_paths(tmp_path / "elsewhere").benchmark == settings.benchmark
+
+
+def test_settings_errors_name_their_position_and_ignore_the_pipeline() -> None:
+    from archon.spec import load_settings
+
+    text = ("budget: {per_query: {call: 3}}\n"
+            "search: {sampler: tpee}\n"
+            "pipeline:\n  - {type: nonsense}\n")
+    with pytest.raises(SpecError) as info:
+        load_settings(load_spec_text(text, "s.yaml"))
+    lines = [d.format() for d in info.value.diagnostics]
+    assert lines == [
+        "s.yaml:1:22: error: unknown key 'call' in 'budget.per_query' (did you mean 'calls'?)",
+        "s.yaml:2:19: error: invalid value 'tpee' for 'sampler' (did you mean 'tpe'? "
+        "expected one of: tpe, random, grid, nsga2, gp, greedy)",
+    ]
