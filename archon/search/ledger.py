@@ -239,6 +239,18 @@ class BudgetLedger:
             )
             return cur.rowcount == 1
 
+    def charge_reserved(self, key: str) -> bool:
+        """Settle ``key`` at its full reservation: work that was cancelled after it started,
+        whose spend is unknown. Idempotent like :meth:`settle`; False if nothing was charged."""
+        with self._txn() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO spent(key, session, dollars, tokens, calls, settled) "
+                "SELECT key, session, dollars, tokens, calls, ? FROM reservations WHERE key = ?",
+                (time.time(), key),
+            )
+            db.execute("DELETE FROM reservations WHERE key = ?", (key,))
+            return cur.rowcount == 1
+
     def release(self, key: str) -> None:
         """Drop a reservation whose work never started (nothing was spent)."""
         with self._txn() as db:

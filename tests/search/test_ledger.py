@@ -29,6 +29,16 @@ def test_settle_is_idempotent_and_keys_are_single_use(tmp_path) -> None:
             ledger.reserve("k", Spend(dollars=0.1))
 
 
+def test_cancelled_work_is_charged_its_whole_reservation_once(tmp_path) -> None:
+    with BudgetLedger(tmp_path / "l.db", Limits(calls=10)) as ledger:
+        ledger.reserve("k", Spend(calls=4, tokens=7))
+        assert ledger.charge_reserved("k") is True
+        assert ledger.charge_reserved("k") is False  # settled already: nothing more is charged
+        assert ledger.settle("k", Spend(calls=1)) is False
+        totals = ledger.totals()
+        assert (totals.spent.calls, totals.spent.tokens, totals.in_flight) == (4, 7, 0)
+
+
 def test_many_threads_never_exceed_the_limit(tmp_path) -> None:
     limit = 200
     ledger = BudgetLedger(tmp_path / "l.db", Limits(calls=limit, tokens=5000))
