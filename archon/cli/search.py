@@ -50,7 +50,7 @@ def register(subparsers: Any) -> None:
 def search_command(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from archon.search.driver import run_search
+    from archon.search.run import run_search
 
     out = Console()
     err = Console(stderr=True)

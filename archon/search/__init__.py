@@ -4,12 +4,24 @@
     result = run_search("search_spaces/quickstart.yaml")
     result.best.score, result.run_dir / "best.yaml"
 
-Modules, one job each: :mod:`~archon.search.driver` (ask-and-tell loop),
-:mod:`~archon.search.samplers`, :mod:`~archon.search.fidelity` (successive halving),
-:mod:`~archon.search.ledger` (budget), :mod:`~archon.search.dispatch` (Ray / in-process),
-:mod:`~archon.search.evaluation` (one shard, in a worker), :mod:`~archon.search.rundir`
-(storage, resume), :mod:`~archon.search.estimate` (dry run), :mod:`~archon.search.final`
-(test split vs baselines), :mod:`~archon.search.report` (outputs). Optuna and Ray load lazily.
+Modules, one job each (each imports only the ones listed before it, :mod:`run` excepted,
+which assembles them all):
+
+* :mod:`~archon.search.stats`, :mod:`~archon.search.ledger` (the search budget),
+  :mod:`~archon.search.budget` (static cost vs ``budget.per_query``, worst cases as ledger
+  amounts), :mod:`~archon.search.fidelity` (successive halving), :mod:`~archon.search.samplers`,
+  :mod:`~archon.search.rundir` (storage, resume), :mod:`~archon.search.estimate` (dry run),
+  :mod:`~archon.search.outcome` (the result records);
+* :mod:`~archon.search.evaluation` (one shard, in a worker), :mod:`~archon.search.ray_watchdog`,
+  :mod:`~archon.search.dispatch` (Ray / in-process), :mod:`~archon.search.scoring` (shard
+  settings; one pipeline on records of a split);
+* :mod:`~archon.search.selection` (the winner, raced on held-out records),
+  :mod:`~archon.search.final` (baselines, what is emitted, the test split),
+  :mod:`~archon.search.report` (outputs), :mod:`~archon.search.driver` (the trial loop),
+  :mod:`~archon.search.live` (console), :mod:`~archon.search.replay` (replay tables);
+* :mod:`~archon.search.run` (``run_search``: assembles the pieces).
+
+Optuna and Ray load lazily: importing this package loads neither.
 """
 
 from __future__ import annotations
@@ -17,15 +29,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from archon.search.driver import SearchResult, TrialSummary, run_search
     from archon.search.ledger import BudgetLedger, Limits, Spend
+    from archon.search.outcome import SearchResult, TrialSummary
+    from archon.search.run import SearchOptions, run_search
 
-__all__ = ["BudgetLedger", "Limits", "SearchResult", "Spend", "TrialSummary", "run_search"]
+__all__ = ["BudgetLedger", "Limits", "SearchOptions", "SearchResult", "Spend", "TrialSummary", "run_search"]
 
 _LAZY = {
-    "run_search": "archon.search.driver",
-    "SearchResult": "archon.search.driver",
-    "TrialSummary": "archon.search.driver",
+    "run_search": "archon.search.run",
+    "SearchOptions": "archon.search.run",
+    "SearchResult": "archon.search.outcome",
+    "TrialSummary": "archon.search.outcome",
     "BudgetLedger": "archon.search.ledger",
     "Limits": "archon.search.ledger",
     "Spend": "archon.search.ledger",

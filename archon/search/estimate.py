@@ -20,7 +20,14 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from archon.graph import Pipeline, StaticCost
+from archon.search.budget import per_query_violation
+
+if TYPE_CHECKING:
+    from archon.space import Space
+    from archon.spec.schema import Settings
 
 __all__ = ["SearchEstimate", "estimate_search"]
 
@@ -62,7 +69,7 @@ class SearchEstimate:
         ]
 
 
-def _generate_identities(pipeline: Any) -> tuple[list[tuple[Any, ...]], int]:
+def _generate_identities(pipeline: Pipeline) -> tuple[list[tuple[Any, ...]], int]:
     """(identities of generate calls per query, calls of other nodes per query)."""
     idents: list[tuple[Any, ...]] = []
     for node_id in pipeline.order:
@@ -81,19 +88,17 @@ def _generate_identities(pipeline: Any) -> tuple[list[tuple[Any, ...]], int]:
 
 
 def estimate_search(
-    space: Any, settings: Any, *, n_trials: int, rungs: list[int], factor: int, qtokens: int, test_size: int, seed: int
+    space: Space, settings: Settings, *, n_trials: int, rungs: list[int], factor: int, qtokens: int, test_size: int, seed: int
 ) -> SearchEstimate:
-    from archon.search.driver import per_query_violation
-
     count = space.count()
-    exact = getattr(count, "exact", None)
-    size = str(exact) if exact is not None else f"~{getattr(count, 'estimate', float('nan')):.3g}"
+    exact = count.exact
+    size = str(exact) if exact is not None else f"~{count.estimate:.3g}"
     rng = random.Random(seed)
-    feasible: list[Any] = []
+    feasible: list[tuple[Pipeline, StaticCost]] = []
     infeasible = invalid = 0
     for _ in range(n_trials):
         point = space.sample(rng)
-        if not hasattr(point, "static_cost"):
+        if not isinstance(point, Pipeline):
             invalid += 1
             continue
         static = point.static_cost(query_tokens=qtokens)

@@ -1,18 +1,32 @@
-"""The live display of a running search (rich): trials done, best so far, spend against the
-budget, cache savings and an ETA. Refreshed from the driver's loop (no thread of its own)."""
+"""What a running search shows on the console (rich): progress messages, and the live display
+of trials done, best so far, spend against the budget, cache savings and an ETA. The display is
+refreshed from the driver's loop (no thread of its own)."""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["LiveDisplay"]
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from archon.search.driver import Driver
+
+__all__ = ["LiveDisplay", "printer"]
+
+
+def printer(console: Console | None, enabled: bool) -> Callable[[str], None]:
+    """A function printing a progress message on ``console`` (stderr when None), or nothing
+    when not ``enabled`` (``--quiet``, tests)."""
+    if not enabled:
+        return lambda message: None
+    out = console if console is not None else Console(stderr=True)
+    return out.print
 
 
 class LiveDisplay:
-    def __init__(self, driver: Any, *, console: Any = None, title: str = "archon search") -> None:
-        from rich.console import Console
-
+    def __init__(self, driver: Driver, *, console: Console | None = None, title: str = "archon search") -> None:
         self.driver = driver
         self.console = console or Console(stderr=True)
         self.title = title
@@ -66,7 +80,7 @@ class LiveDisplay:
         table = Table(title=self.title, show_header=False, expand=False)
         table.add_column(style="bold")
         table.add_column()
-        table.add_row("trials", f"{done} / {d.target} done, {len(d.runs)} running")
+        table.add_row("trials", f"{done} / {d.config.target} done, {len(d.runs)} running")
         if self._best is not None:
             table.add_row("best so far", f"{self._best:.3f} (trial {self._best_trial})")
         spend = [f"{t.spent.calls} calls" + (f" / {lim.calls}" if lim.calls else ""),
@@ -83,9 +97,9 @@ class LiveDisplay:
         elapsed = t.elapsed
         wall = f"{elapsed:.0f}s" + (f" / {lim.wall_time:.0f}s" if lim.wall_time else "")
         new_done = done - (self._done_at_start or 0)
-        if new_done > 0 and done < d.target:
+        if new_done > 0 and done < d.config.target:
             rate = (time.monotonic() - self._started) / new_done
-            wall += f", ETA ~{rate * (d.target - done):.0f}s"
+            wall += f", ETA ~{rate * (d.config.target - done):.0f}s"
         table.add_row("wall time", wall)
         for line in self._events:
             table.add_row("", line)

@@ -30,7 +30,19 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import archon
+from archon.backends import Client
+from archon.backends.cache import default_cache_path
+from archon.benchmarks import Benchmark, load_benchmark
+from archon.benchmarks.evaluate import evaluate
 from archon.errors import InputError
+from archon.graph import compile_pipeline
+from archon.search.budget import per_query_violation, query_tokens
+from archon.search.final import baseline_specs
+from archon.search.scoring import spec_data
+from archon.space import InvalidPoint, Space
+from archon.spec import load_settings, load_spec_file
+from archon.spec.schema import LOCAL_MODEL_NAME, Settings, Spec
 
 __all__ = ["FORMAT", "build_table", "open_table", "read_meta", "table_points"]
 
@@ -41,8 +53,6 @@ _META = "CREATE TABLE IF NOT EXISTS replay_meta (key TEXT PRIMARY KEY, value TEX
 
 
 def _unpacked_dir() -> Path:
-    from archon.backends.cache import default_cache_path
-
     return default_cache_path().parent / "replay"
 
 
@@ -83,27 +93,16 @@ def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
     return {k: json.loads(v) for k, v in rows}
 
 
-def table_points(spec_path: str | os.PathLike[str]) -> tuple[Any, Any, list[tuple[str, dict[str, Any]]]]:
+def table_points(spec_path: str | os.PathLike[str]) -> tuple[Settings, Benchmark, list[tuple[str, dict[str, Any]]]]:
     """(settings, benchmark, [(label, spec data)]) for every pipeline a search of the space can
     evaluate: each valid point within the per-query budget, and the one-greedy-call baselines."""
-    from archon.benchmarks import load_benchmark
-    from archon.search.driver import _absolute_benchmark, _settings_spec, _spec_data, per_query_violation, query_tokens
-    from archon.search.final import baseline_specs
-    from archon.space import Space
-    from archon.spec import load_spec_file
-    from archon.space.space import InvalidPoint
-
     spec_path = Path(spec_path)
-    spec_dir = spec_path.resolve().parent
     doc = load_spec_file(spec_path)
-    settings = _settings_spec(doc)
+    settings = load_settings(doc).resolve_paths(spec_path.resolve().parent)
     if settings.benchmark is None:
         raise InputError(f"{spec_path}:1:1: error: a replay table needs a 'benchmark:' section")
     space = Space.from_document(doc)
-    settings_data = _absolute_benchmark(settings.model_dump(mode="json"), spec_dir)
-    from archon.spec.schema import Spec
-
-    bench = load_benchmark(Spec.model_validate(settings_data).benchmark)
+    bench = load_benchmark(settings.benchmark)
     qtokens = query_tokens([bench.prompt(r) for r in bench.splits().dev])
     out: list[tuple[str, dict[str, Any]]] = []
     seen: set[str] = set()
@@ -115,14 +114,14 @@ def table_points(spec_path: str | os.PathLike[str]) -> tuple[Any, Any, list[tupl
         _, reason = per_query_violation(pipeline.static_cost(query_tokens=qtokens), settings.budget.per_query)
         if reason is not None:
             continue  # the search never evaluates it
-        data = _spec_data(pipeline.spec, spec_dir)
+        data = spec_data(settings, pipeline.spec.pipeline.model_dump(mode="json"))
         first = first or data["pipeline"]
         key = json.dumps(data["pipeline"], sort_keys=True)
         if key not in seen:
             seen.add(key)
             label = ", ".join(f"{k}={v}" for k, v in resolved.assignment.items())
             out.append((label, data))
-    for model, data in baseline_specs(_spec_data(settings, spec_dir), first).items():
+    for model, data in baseline_specs(settings.model_dump(mode="json"), first).items():
         key = json.dumps(data["pipeline"], sort_keys=True)
         if key not in seen:
             seen.add(key)
@@ -135,11 +134,6 @@ def build_table(spec_path: str | os.PathLike[str], out: str | os.PathLike[str], 
     """Evaluate every pipeline of ``table_points`` on every non-shot record, on the real models,
     into ``out`` (``.sqlite.gz``). Incremental: the unpacked working file next to ``out`` keeps
     every answer, so an interrupted build (or one after the space grew) only makes new calls."""
-    from archon.backends import Client
-    from archon.benchmarks.evaluate import evaluate
-    from archon.graph import compile_pipeline
-    from archon.spec.schema import Spec
-
     out = Path(out)
     if out.suffix != ".gz":
         raise InputError(f"{out}: error: a replay table is written gzip'd; name it *.sqlite.gz")
@@ -163,8 +157,6 @@ def build_table(spec_path: str | os.PathLike[str], out: str | os.PathLike[str], 
             st = client._state(name)
             if st is not None:
                 structured[str(st.identity)] = client.supports_structured_output(name)
-        from archon.spec.schema import LOCAL_MODEL_NAME
-
         used = {c.get("model") for _, d in points for layer in d["pipeline"]["layers"] for c in layer}
         if LOCAL_MODEL_NAME in used:
             st = client._state(LOCAL_MODEL_NAME)
@@ -174,12 +166,11 @@ def build_table(spec_path: str | os.PathLike[str], out: str | os.PathLike[str], 
         loop.close()
         if client.cache is not None:
             client.cache.close()  # the table is rewritten below: no connection may stay open
-    from archon import __version__
-
     spec_text = Path(spec_path).read_text(encoding="utf-8")
+    assert settings.benchmark is not None  # table_points refuses a space without one
     meta = {
         "format": FORMAT,
-        "archon": __version__,
+        "archon": archon.__version__,
         "space": Path(spec_path).name,
         "space_sha256": hashlib.sha256(spec_text.encode()).hexdigest(),
         "benchmark": settings.benchmark.model_dump(mode="json", exclude={"path"}),

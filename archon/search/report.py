@@ -13,17 +13,26 @@ import csv
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from archon.search.outcome import SearchResult, TrialSummary
+from archon.search.report_data import build, short_value
+from archon.search.report_html import render, standalone_charts
+from archon.search.stats import preference
+from archon.spec.schema import Settings, Spec
+
+if TYPE_CHECKING:
+    from optuna.study import Study
+
+    from archon.search.rundir import RunDir
 
 __all__ = ["collect", "emitted_lines", "summaries", "test_lines", "write_report"]
 
 _ORDER = {"complete": 0, "pruned": 1, "infeasible": 2, "failed": 3, "budget": 4, "wall_time": 4, "interrupted": 5}
 
 
-def summaries(study: Any) -> list[Any]:
-    from optuna.trial import TrialState
-
-    from archon.search.driver import TrialSummary
+def summaries(study: Study) -> list[TrialSummary]:
+    from optuna.trial import TrialState  # optuna loads lazily (see archon.search)
 
     out = []
     for t in study.get_trials(deepcopy=False):
@@ -52,9 +61,9 @@ def summaries(study: Any) -> list[Any]:
     return out
 
 
-def collect(result: Any, study: Any) -> None:
+def collect(result: SearchResult, study: Study) -> None:
     """Fill ``result.trials``, ``result.best`` and ``result.pareto`` from the study."""
-    from optuna.trial import TrialState
+    from optuna.trial import TrialState  # optuna loads lazily (see archon.search)
 
     result.trials = summaries(study)
     by_number = {s.number: s for s in result.trials}
@@ -62,8 +71,6 @@ def collect(result: Any, study: Any) -> None:
     if not complete:
         return
     if len(result.objectives) == 1:
-        from archon.search.stats import preference
-
         result.best = max(complete, key=lambda s: preference(s.values[0] if s.values else -1, s.cost, s.number))
     else:
         try:
@@ -71,24 +78,22 @@ def collect(result: Any, study: Any) -> None:
         except Exception:  # noqa: BLE001 - no feasible trial
             front = []
         result.pareto = sorted((by_number[t.number] for t in front if t.number in by_number), key=lambda s: (-(s.values or [0])[0], s.number))
-        result.best = result.pareto[0] if result.pareto else max(complete, key=lambda s: (s.values[0], -s.number))
+        result.best = result.pareto[0] if result.pareto else max(complete, key=lambda s: (s.values[0], -s.number))  # type: ignore[index]  # complete: has values
 
 
-def _write_yaml(path: Path, settings: Any, pipeline_data: dict[str, Any], header: str) -> None:
-    from archon.benchmarks.export import write_export
-    from archon.spec.schema import Spec
+def _write_yaml(path: Path, settings: Settings, pipeline_data: dict[str, Any], header: str) -> None:
+    """Write a self-contained export (archon.benchmarks.export) of one pipeline of the search."""
+    from archon.benchmarks.export import write_export  # loads the benchmark: only when writing
 
     data = settings.model_dump(mode="json")
     data["pipeline"] = copy.deepcopy(pipeline_data)
     data.pop("task", None)  # trials ran with the benchmark's examples: the export carries those
-    # relative paths in the settings are relative to the working directory (the driver made the
-    # benchmark's absolute when it sits beside the spec); the export rewrites them for its folder
+    # a relative benchmark path in the settings is relative to the working directory (the
+    # driver made it absolute when it sits beside the spec); the export rewrites it for its folder
     write_export(path, Spec.model_validate(data), base_dir=None, header=header)
 
 
 def _fmt_params(params: dict[str, Any]) -> str:
-    from archon.search.report_data import short_value
-
     return ", ".join(f"{k}={short_value(v, 40)}" for k, v in params.items())
 
 
@@ -101,7 +106,7 @@ def _cost_text(cost: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def _leaderboard(trials: list[Any], path_md: Path, path_csv: Path) -> None:
+def _leaderboard(trials: list[TrialSummary], path_md: Path, path_csv: Path) -> None:
     header = ["trial", "status", "dev score", "95% CI", "n", "lost", "cost / query", "calls spent", "reason", "choices"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     with path_csv.open("w", newline="", encoding="utf-8") as fh:
@@ -127,7 +132,7 @@ def _leaderboard(trials: list[Any], path_md: Path, path_csv: Path) -> None:
                        encoding="utf-8")
 
 
-def emitted_lines(result: Any) -> list[str]:
+def emitted_lines(result: SearchResult) -> list[str]:
     """What was emitted and why, in plain words (CLI summary, report)."""
     lines = []
     if result.no_result:
@@ -169,7 +174,7 @@ def test_lines(test: dict[str, Any]) -> list[str]:
     return lines
 
 
-def write_report(result: Any, study: Any, rundir: Any, settings: Any) -> dict[str, str]:
+def write_report(result: SearchResult, study: Study, rundir: RunDir, settings: Settings) -> dict[str, str]:
     """Write every output file; returns name -> path of what was written."""
     out: dict[str, str] = {}
     trials = result.trials or summaries(study)
@@ -204,9 +209,6 @@ def write_report(result: Any, study: Any, rundir: Any, settings: Any) -> dict[st
     out["leaderboard_csv"] = str(path / "leaderboard.csv")
     out["summary"] = str(path / "summary.json")
     out["report"] = str(path / "report.html")
-    from archon.search.report_data import build
-    from archon.search.report_html import render, standalone_charts
-
     data = build(result, settings, trials=trials)
     data.outputs = {k: os.path.relpath(v, path) for k, v in out.items()}
     plots = rundir.plots

@@ -1,6 +1,6 @@
 """The facts a finished search reports, gathered once into typed records.
 
-:func:`build` reads a :class:`~archon.search.driver.SearchResult` (trials, the selection stage's
+:func:`build` reads a :class:`~archon.search.outcome.SearchResult` (trials, the selection stage's
 decision, the test comparison, spend), the spec's settings and the per-trial traces in the run
 directory, and returns a :class:`ReportData`. Everything a user reads is derived from it: the
 verdict (:func:`verdict`), ``summary.json`` (:meth:`ReportData.summary`, keys documented in
@@ -18,7 +18,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from archon.search.final import baseline_specs
 from archon.search.stats import wilson
+from archon.spec.schema import Spec
 
 __all__ = ["Example", "ReportData", "Score", "TrialView", "Verdict", "Evidence", "SCHEMA_VERSION", "build", "fmt_p",
            "short_value", "verdict"]
@@ -199,8 +201,6 @@ class ReportData:
 
     def pipeline_spec(self, pipeline_data: dict[str, Any]) -> Any:
         """A :class:`~archon.spec.schema.Spec` of ``pipeline_data`` with the search's models."""
-        from archon.spec.schema import Spec
-
         data = self.settings.model_dump(mode="json")
         data["pipeline"] = copy.deepcopy(pipeline_data)
         data.pop("search", None)
@@ -385,8 +385,6 @@ def _baseline_pipeline(result: Any, settings: Any, trials: list[Any], model: str
     first = min((t for t in trials if t.spec_data), key=lambda t: t.number, default=None)
     if first is None or settings is None:
         return None
-    from archon.search.final import baseline_specs
-
     specs = baseline_specs(settings.model_dump(mode="json"), first.spec_data)
     if not specs:
         return None

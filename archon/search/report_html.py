@@ -15,6 +15,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from archon.graph import compile_pipeline
+from archon.graph.svg import to_svg
 from archon.search import charts
 from archon.search.report_data import Example, ReportData, Score, TrialView, fmt_p, short_value
 
@@ -234,9 +236,6 @@ def _badges(roles: list[str]) -> str:
 def _graph(data: ReportData, pipeline: dict[str, Any] | None) -> str:
     if not pipeline:
         return "<p class='note'>no pipeline recorded for this trial</p>"
-    from archon.graph import compile_pipeline
-    from archon.graph.svg import to_svg
-
     try:
         return "<div class='graph'>" + to_svg(compile_pipeline(data.pipeline_spec(pipeline)), query_tokens=data.query_tokens) + "</div>"
     except Exception as exc:  # noqa: BLE001 - a report is still written when one picture cannot be drawn

@@ -35,9 +35,20 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-__all__ = ["RunDir", "open_storage", "open_study", "recover_interrupted", "OWNER_KEY", "STATUS_KEY"]
+import optuna
+from optuna.storages import BaseStorage
+from optuna.storages.journal import JournalFileBackend, JournalStorage
+from optuna.study import Study
+from optuna.trial import FrozenTrial, TrialState
+
+from archon.errors import InputError
+
+__all__ = ["Direction", "RunDir", "open_storage", "open_study", "recover_interrupted", "OWNER_KEY", "STATUS_KEY"]
+
+#: An objective's direction, as Optuna names it.
+Direction = Literal["minimize", "maximize"]
 
 #: trial system attr: "host:pid" of the driver that asked it
 OWNER_KEY = "archon:owner"
@@ -122,14 +133,10 @@ def spec_fingerprint(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def open_storage(url: str, run_dir: RunDir) -> Any:
+def open_storage(url: str, run_dir: RunDir) -> BaseStorage:
     """An Optuna storage for ``url`` (``journal:<path>`` -> JournalFileBackend, else RDB)."""
-    import optuna
-
     if url.startswith("journal:"):
         path = url[len("journal:"):] or str(run_dir.path / "study.journal")
-        from optuna.storages.journal import JournalFileBackend, JournalStorage
-
         return JournalStorage(JournalFileBackend(path))
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
@@ -139,13 +146,10 @@ def open_storage(url: str, run_dir: RunDir) -> Any:
 
 
 def open_study(
-    *, storage: Any, study_name: str, directions: list[str], sampler: Any, pruner: Any
-) -> Any:
+    *, storage: BaseStorage, study_name: str, directions: list[Direction], sampler: optuna.samplers.BaseSampler,
+    pruner: optuna.pruners.BasePruner,
+) -> Study:
     """Create or load the study; a study created with other objectives is an input error."""
-    import optuna
-
-    from archon.errors import InputError
-
     try:
         existing = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler, pruner=pruner)
     except KeyError:
@@ -173,7 +177,7 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _owner_gone(trial: Any) -> bool:
+def _owner_gone(trial: FrozenTrial) -> bool:
     owner = trial.system_attrs.get(OWNER_KEY)
     if not owner:
         return True
@@ -186,14 +190,12 @@ def _owner_gone(trial: Any) -> bool:
         return True
 
 
-def recover_interrupted(study: Any) -> list[int]:
+def recover_interrupted(study: Study) -> list[int]:
     """Mark orphaned RUNNING trials FAIL and enqueue every interrupted trial again, once.
 
     Returns the numbers of the trials that were enqueued again.
     """
-    from optuna.trial import TrialState
-
-    storage = study._storage
+    storage = study._storage  # a trial of a dead process has no Trial object: only the storage can end it
     trials = study.get_trials(deepcopy=False)
     # a trial counts as enqueued again when some trial says it re-runs it
     already = {t.user_attrs.get("rerun_of") for t in trials}

@@ -14,66 +14,131 @@ gp         ``GPSampler(seed)``: Gaussian-process Bayesian optimisation (the meth
            uses). Needs torch and scipy: ``pip install 'archon[gp]'``.
 greedy     :class:`GreedySampler`, the greedy baseline; see its docstring.
 =========  ==========================================================================================
+
+A sampler is one :class:`SamplerKind` entry in :data:`SAMPLER_KINDS`, keyed by the names the spec
+accepts (``archon.spec.schema.SamplerName``). :func:`make_sampler` builds it and, unless the
+sampler starts there itself, wraps it so that trial 0 is the space's first point.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import threading
-from typing import Any, Sequence
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.study import Study
+from optuna.trial import FrozenTrial, TrialState
 
-from archon.errors import MissingDependencyError
+from archon.errors import InputError, MissingDependencyError
+from archon.spec.schema import SAMPLER_NAMES
 
-__all__ = ["GreedySampler", "SAMPLERS", "make_sampler"]
+__all__ = ["FirstPointSampler", "GreedySampler", "SAMPLERS", "SAMPLER_KINDS", "SamplerKind", "SamplerOptions", "make_sampler"]
 
-SAMPLERS = ("tpe", "random", "grid", "nsga2", "gp", "greedy")
+#: Every ``search.sampler`` value, in the spec's order (archon.spec.schema.SamplerName).
+SAMPLERS = SAMPLER_NAMES
 
 
-def make_sampler(name: str, *, seed: int, n_objectives: int, parallel: int) -> Any:
-    """An Optuna sampler for ``name`` (one of :data:`SAMPLERS`)."""
-    import warnings
+@dataclass(frozen=True)
+class SamplerOptions:
+    seed: int
+    n_objectives: int
+    parallel: int  # trials in flight at once
 
+
+@dataclass(frozen=True)
+class SamplerKind:
+    """One ``search.sampler`` value: how to build it, and whether :func:`make_sampler` makes its
+    trial 0 the space's first point (False when the sampler does that itself, or enumerates)."""
+
+    build: Callable[[SamplerOptions], optuna.samplers.BaseSampler]
+    first_point: bool = True
+
+
+def _tpe(o: SamplerOptions) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.TPESampler(multivariate=True, group=True, constant_liar=o.parallel > 1, seed=o.seed)
+
+
+def _gp(o: SamplerOptions) -> optuna.samplers.BaseSampler:
+    missing = [m for m in ("torch", "scipy") if not _importable(m)]
+    if missing:
+        raise MissingDependencyError(
+            f"sampler 'gp' needs {' and '.join(missing)} (install them with: pip install 'archon[gp]', "
+            "or choose sampler: tpe)"
+        )
+    return optuna.samplers.GPSampler(seed=o.seed)
+
+
+SAMPLER_KINDS: dict[str, SamplerKind] = {
+    "tpe": SamplerKind(_tpe),
+    "random": SamplerKind(lambda o: optuna.samplers.RandomSampler(seed=o.seed)),
+    # every point once, in its own order: a forced first point would be evaluated twice
+    "grid": SamplerKind(lambda o: optuna.samplers.BruteForceSampler(seed=o.seed), first_point=False),
+    "nsga2": SamplerKind(lambda o: optuna.samplers.NSGAIISampler(seed=o.seed)),
+    "gp": SamplerKind(_gp),
+    # its climb starts at the first point by construction
+    "greedy": SamplerKind(lambda o: GreedySampler(seed=o.seed), first_point=False),
+}
+
+
+def make_sampler(name: str, *, seed: int, n_objectives: int, parallel: int) -> optuna.samplers.BaseSampler:
+    """The Optuna sampler for ``name`` (one of :data:`SAMPLERS`), whose trial 0 takes every
+    choice at its first value (see :class:`FirstPointSampler`)."""
+    kind = SAMPLER_KINDS.get(name)
+    if kind is None:
+        raise InputError(f"unknown sampler {name!r}; expected one of {', '.join(SAMPLERS)}")
     with warnings.catch_warnings():
         # TPE's `group` and BruteForceSampler are marked experimental in Optuna 5; they are
         # what conditional spaces and small finite spaces need, and we pin Optuna exactly.
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return _make(name, seed=seed, parallel=parallel)
-
-
-def _make(name: str, *, seed: int, parallel: int) -> Any:
-    if name == "tpe":
-        return optuna.samplers.TPESampler(multivariate=True, group=True, constant_liar=parallel > 1, seed=seed)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if name == "grid":
-        return optuna.samplers.BruteForceSampler(seed=seed)
-    if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
-    if name == "gp":
-        missing = [m for m in ("torch", "scipy") if not _importable(m)]
-        if missing:
-            raise MissingDependencyError(
-                f"sampler 'gp' needs {' and '.join(missing)} (install them with: pip install 'archon[gp]', "
-                "or choose sampler: tpe)"
-            )
-        return optuna.samplers.GPSampler(seed=seed)
-    if name == "greedy":
-        return GreedySampler(seed=seed)
-    raise ValueError(f"unknown sampler {name!r}; expected one of {', '.join(SAMPLERS)}")
+        sampler = kind.build(SamplerOptions(seed=seed, n_objectives=n_objectives, parallel=parallel))
+    return FirstPointSampler(sampler) if kind.first_point else sampler
 
 
 def _importable(module: str) -> bool:
-    import importlib.util
-
     return importlib.util.find_spec(module) is not None
 
 
-def _grid(dist: Any) -> list[Any]:
-    """The values the greedy search tries for one parameter, in order."""
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+class FirstPointSampler(optuna.samplers.BaseSampler):
+    """``base``, except that the study's trial 0 takes every choice at its first value.
 
+    Spaces list their simplest setting first (the quickstart: the single-call greedy baseline),
+    so the search always evaluates it and the winner is never worse than it on dev.
+    """
+
+    def __init__(self, base: optuna.samplers.BaseSampler) -> None:
+        self.base = base
+
+    def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        return self.base.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        if trial.number == 0:
+            return {}
+        return self.base.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution) -> Any:
+        if trial.number == 0:
+            return _first(param_distribution)
+        return self.base.sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        self.base.before_trial(study, trial)
+
+    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None) -> None:
+        self.base.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.base.reseed_rng()
+
+
+def _grid(dist: BaseDistribution) -> list[Any]:
+    """The values the greedy search tries for one parameter, in order."""
     if isinstance(dist, CategoricalDistribution):
         return list(dist.choices)
     if isinstance(dist, IntDistribution):
@@ -102,7 +167,7 @@ def _grid(dist: Any) -> list[Any]:
     raise TypeError(f"unsupported distribution {dist!r}")
 
 
-def _first(dist: Any) -> Any:
+def _first(dist: BaseDistribution) -> Any:
     return _grid(dist)[0]
 
 
@@ -139,16 +204,16 @@ class GreedySampler(optuna.samplers.BaseSampler):
 
     # --- BaseSampler interface (duck-typed; Optuna only calls these) -----------------------
 
-    def infer_relative_search_space(self, study: Any, trial: Any) -> dict[str, Any]:
+    def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         return {}
 
-    def sample_relative(self, study: Any, trial: Any, search_space: dict[str, Any]) -> dict[str, Any]:
+    def sample_relative(self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
         return {}
 
-    def before_trial(self, study: Any, trial: Any) -> None:
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
         self._random.before_trial(study, trial)
 
-    def after_trial(self, study: Any, trial: Any, state: Any, values: Sequence[float] | None) -> None:
+    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None) -> None:
         with self._lock:
             self._plans.pop(trial.number, None)
         self._random.after_trial(study, trial, state, values)
@@ -156,7 +221,7 @@ class GreedySampler(optuna.samplers.BaseSampler):
     def reseed_rng(self) -> None:
         self._random.reseed_rng()
 
-    def sample_independent(self, study: Any, trial: Any, param_name: str, param_distribution: Any) -> Any:
+    def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution) -> Any:
         with self._lock:
             plan = self._plans.get(trial.number)
             if plan is None:
@@ -170,9 +235,7 @@ class GreedySampler(optuna.samplers.BaseSampler):
 
     # --- the climb ------------------------------------------------------------------------
 
-    def _plan(self, study: Any, trial: Any) -> dict[str, Any]:
-        from optuna.trial import TrialState
-
+    def _plan(self, study: Study, trial: FrozenTrial) -> dict[str, Any]:
         trials = [t for t in study.get_trials(deepcopy=False) if t.number != trial.number]
         finished = [t for t in trials if t.state == TrialState.COMPLETE and t.values is not None]
         feasible = [t for t in finished if all(v <= 0 for v in t.constraints.values())]
@@ -183,7 +246,7 @@ class GreedySampler(optuna.samplers.BaseSampler):
         incumbent = sorted(feasible, key=lambda t: (-t.values[0], t.number))[0]
         tried = [dict(t.params) for t in trials]
         # coordinates in order of first appearance, with their distributions
-        coords: dict[str, Any] = {}
+        coords: dict[str, BaseDistribution] = {}
         for t in sorted(trials, key=lambda t: t.number):
             for name, dist in t.distributions.items():
                 coords.setdefault(name, dist)

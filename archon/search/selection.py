@@ -29,19 +29,29 @@ on the full split, with the correction for every contender that entered: the emi
 beats the baseline at family-wise level ``alpha`` on records the search never saw.
 
 The logic (:func:`race`) takes an ``evaluate(contender, indices)`` callable, so it is tested on
-scripted outcomes; :func:`select_winner` wires it to the driver's dispatcher.
+scripted outcomes; :func:`select_winner` wires it to the search's dispatcher (a
+:class:`~archon.search.scoring.SplitScorer`).
 """
 
 from __future__ import annotations
 
-import copy
+import json
 import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from statistics import NormalDist
+from typing import TYPE_CHECKING, Any
 
-from archon.search.stats import one_sided_paired, paired_test
+from archon.search.scoring import SplitScorer
+from archon.search.stats import one_sided_paired, paired_test, preference
 
-__all__ = ["Contender", "Decision", "min_detectable_difference", "power_note", "race", "select_winner", "TOP_K",
+if TYPE_CHECKING:
+    from optuna.study import Study
+    from optuna.trial import FrozenTrial
+
+    from archon.benchmarks import Splits
+
+__all__ = ["Contender", "Decision", "first_objective", "min_detectable_difference", "power_note", "race", "select_winner", "TOP_K",
            "rank_weights", "weighted_holm"]
 
 #: Candidates by dev that go on to the selection split.
@@ -66,7 +76,7 @@ class Contender:
     p_adjusted: float | None = None  # Holm-adjusted
     model: str | None = None  # the baseline's model
 
-    def mean(self, on: Sequence[int] | None = None) -> float:
+    def mean(self, on: Iterable[int] | None = None) -> float:
         keys = list(self.scores) if on is None else [i for i in on if i in self.scores]
         return sum(self.scores[i] for i in keys) / len(keys) if keys else 0.0
 
@@ -214,8 +224,6 @@ def min_detectable_difference(n: int, p0: float, *, alpha: float = ALPHA, power:
     the baseline's (discordance p0(1-p1) + p1(1-p0)): a conservative figure, since a candidate
     built on the baseline usually errs on the same records, which makes smaller gains visible.
     """
-    from statistics import NormalDist
-
     if n <= 0:
         return 1.0
     z = NormalDist().inv_cdf(1 - alpha * rank_weights(max(1, k))[0]) + NormalDist().inv_cdf(power)
@@ -247,24 +255,20 @@ def power_note(n_selection: int, n_dev: int, baseline_accuracy: float | None, *,
 # ----------------------------------------------------------------------------- wiring
 
 
-def select_winner(driver: Any, *, splits: Any, baseline: Contender, say: Callable[[str], None], k: int = TOP_K) -> Decision | None:
+def select_winner(study: Study, scorer: SplitScorer, *, objectives: list[str], splits: Splits, baseline: Contender,
+                  say: Callable[[str], None], k: int = TOP_K) -> Decision | None:
     """Race the top ``k`` complete trials and ``baseline`` on the selection split through the
-    driver's dispatcher. None when there is no selection split or no complete trial."""
-    from optuna.trial import TrialState
-
-    from archon.search.driver import _spec_data
-    from archon.search.final import evaluate_all
-    from archon.search.stats import preference
+    search's dispatcher. None when there is no selection split or no complete trial."""
+    from optuna.trial import TrialState  # optuna loads lazily (see archon.search)
 
     n = len(splits.selection)
-    complete = [t for t in driver.study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE and "pipeline" in t.user_attrs]
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE and "pipeline" in t.user_attrs]
     if not n or not complete:
         return None
-    if len(driver.objectives) == 1:
-        ranked = sorted(complete, key=lambda t: preference(t.values[0], t.user_attrs.get("cost_per_query"), t.number), reverse=True)
+    if len(objectives) == 1:
+        ranked = sorted(complete, key=lambda t: preference(first_objective(t), t.user_attrs.get("cost_per_query"), t.number), reverse=True)
     else:
-        ranked = sorted((t for t in driver.study.best_trials if "pipeline" in t.user_attrs), key=lambda t: (-t.values[0], t.number))
-    settings_data = _spec_data(driver.settings, driver.spec_dir)
+        ranked = sorted((t for t in study.best_trials if "pipeline" in t.user_attrs), key=lambda t: (-first_objective(t), t.number))
     seen = {_key(baseline.spec_data["pipeline"])}
     contenders: list[Contender] = []
     for t in ranked:
@@ -272,8 +276,7 @@ def select_winner(driver: Any, *, splits: Any, baseline: Contender, say: Callabl
         if key in seen:
             continue  # the baseline itself, or a duplicate of a better trial
         seen.add(key)
-        data = copy.deepcopy(settings_data)
-        data["pipeline"] = t.user_attrs["pipeline"]
+        data = scorer.spec_data(t.user_attrs["pipeline"])
         contenders.append(Contender(f"trial-{t.number}", data, t.number, t.user_attrs.get("dev_score"),
                                     dict(t.user_attrs.get("cost_per_query") or {})))
         if len(contenders) >= k:
@@ -283,7 +286,7 @@ def select_winner(driver: Any, *, splits: Any, baseline: Contender, say: Callabl
     say(f"choosing the winner: the top {len(contenders)} by dev and the baseline on {n} selection queries no trial saw...")
 
     def evaluate(c: Contender, indices: list[int]) -> dict[int, float] | None:
-        rows = evaluate_all(driver, c.label, c.spec_data, "selection", indices)
+        rows = scorer.rows(c.label, c.spec_data, "selection", indices)
         if rows is None:
             return None
         return {r["index"]: float(r["score"]) for r in rows if r.get("score") is not None}
@@ -291,7 +294,11 @@ def select_winner(driver: Any, *, splits: Any, baseline: Contender, say: Callabl
     return race(contenders, baseline, evaluate, n, say=say)
 
 
-def _key(pipeline_data: Any) -> str:
-    import json
+def first_objective(t: FrozenTrial) -> float:
+    """A complete trial's first objective (its dev accuracy)."""
+    assert t.values is not None  # set for every complete trial
+    return t.values[0]
 
+
+def _key(pipeline_data: Any) -> str:
     return json.dumps(pipeline_data, sort_keys=True)

@@ -41,3 +41,18 @@ def test_gp_without_torch_says_what_to_install(monkeypatch) -> None:
     monkeypatch.setattr(samplers, "_importable", lambda m: m != "torch")
     with pytest.raises(MissingDependencyError, match=r"archon\[gp\]"):
         make_sampler("gp", seed=0, n_objectives=1, parallel=1)
+
+
+def test_the_spec_and_the_sampler_registry_name_the_same_samplers() -> None:
+    from archon.search.samplers import SAMPLER_KINDS
+    from archon.spec.schema import SAMPLER_NAMES
+
+    assert tuple(SAMPLER_KINDS) == SAMPLER_NAMES == SAMPLERS
+
+
+@pytest.mark.parametrize("name", [n for n in SAMPLERS if n not in ("gp", "grid")])  # grid: its own order
+def test_trial_0_is_the_first_point_whatever_the_sampler(name: str) -> None:
+    n_obj = 2 if name == "nsga2" else 1
+    study = optuna.create_study(directions=["maximize"] * n_obj, sampler=make_sampler(name, seed=3, n_objectives=n_obj, parallel=1))
+    study.optimize(lambda t: (_objective(t),) * n_obj if n_obj > 1 else _objective(t), n_trials=3)
+    assert study.trials[0].params == {"a": "x", "b": 1}
