@@ -20,7 +20,10 @@ Who decides a promotion:
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    import optuna
 
 __all__ = ["make_pruner", "promote_multi_objective", "rung_sizes", "non_dominated_ranks"]
 
@@ -46,9 +49,9 @@ def rung_sizes(dev_size: int, *, min_queries: int, factor: int, enabled: bool = 
     return sizes
 
 
-def make_pruner(*, min_queries: int, factor: int, kind: str = "sha") -> Any:
+def make_pruner(*, min_queries: int, factor: int, kind: str = "sha") -> optuna.pruners.BasePruner:
     """The Optuna pruner for a single-objective search (``sha`` or ``hyperband``)."""
-    import optuna
+    import optuna  # the rung arithmetic above is used without optuna (dry run, tests)
 
     if kind == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=min_queries, reduction_factor=factor)

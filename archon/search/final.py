@@ -66,7 +66,7 @@ def baseline_specs(settings_data: dict[str, Any], first_pipeline: dict[str, Any]
 
 
 def _complete(study: Study) -> list[FrozenTrial]:
-    from optuna.trial import TrialState  # optuna loads lazily (module docstring of archon.search)
+    from optuna.trial import TrialState  # optuna loads lazily (see archon.search)
 
     return [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE and "pipeline" in t.user_attrs]
 

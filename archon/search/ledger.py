@@ -163,7 +163,7 @@ class BudgetLedger:
                 # SIGKILL (which never reaches close()) still counts against wall_time on resume
                 self.ledger._db.execute("UPDATE sessions SET elapsed = ? WHERE session = ?",
                                         (time.monotonic() - self.ledger._started, self.ledger.session))
-            except BaseException:
+            except BaseException:  # whatever interrupted the start (Ctrl-C included): undo, unlock, re-raise
                 if self.ledger._db.in_transaction:
                     self.ledger._db.execute("ROLLBACK")
                 self.ledger._lock.release()

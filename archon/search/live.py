@@ -9,6 +9,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.live import Live
+from rich.table import Table
 
 if TYPE_CHECKING:
     from archon.search.driver import Driver
@@ -39,8 +41,6 @@ class LiveDisplay:
         self._done_at_start: int | None = None
 
     def start(self) -> None:
-        from rich.live import Live
-
         self._done_at_start = self.driver.finished_count()
         self._live = Live(self._render(), console=self.console, refresh_per_second=4, transient=False)
         self._live.start()
@@ -71,8 +71,6 @@ class LiveDisplay:
         self._live.update(self._render())
 
     def _render(self) -> Any:
-        from rich.table import Table
-
         d = self.driver
         done = d.finished_count()
         t = d.ledger.totals()

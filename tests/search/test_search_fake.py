@@ -39,6 +39,8 @@ def test_search_writes_the_run_directory(space_file, tmp_path) -> None:
     # best.yaml is a plain pipeline that validates
     best = validate_pipeline(load_spec_file(run / "best.yaml"))
     assert best.pipeline.layers[0][0].type == "generate"
+    # its benchmark path is relative to best.yaml's folder, so `archon eval run/best.yaml` finds the data
+    assert best.benchmark is not None and (run / best.benchmark.path).resolve() == (spec.parent / "data.jsonl").resolve()
     for name in ("leaderboard.md", "leaderboard.csv", "report.html", "summary.json", "plots/history.svg"):
         assert (run / name).exists(), name
     rows = list(csv.DictReader((run / "leaderboard.csv").open()))
