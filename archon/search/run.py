@@ -67,7 +67,7 @@ class SearchOptions:
     parallel: int | None = None  # overrides search.parallel
     use_ray: bool = True
     fake: FakeBackend | ScriptedModel | None = None  # serves every model in process (tests)
-    preload: tuple[str, ...] = ()  # modules every worker imports first
+    preload: tuple[str, ...] = ()  # modules every worker imports first (and those in $ARCHON_PRELOAD)
     task_resources: dict[str, float] | None = None
     shard_size: int | None = None
     final_test: bool = True
@@ -154,10 +154,9 @@ def run_search(
     every worker imports first (e.g. one that registers fake-model scripts). ``replay`` names a
     replay table (archon.search.replay) that answers every model call instead of the backends.
     """
-    env_preload = tuple(m for m in os.environ.get("ARCHON_PRELOAD", "").split(",") if m)
     options = SearchOptions(
         run_dir=run_dir, ray_address=ray_address, dry_run=dry_run, resume=resume, progress=progress, trials=trials,
-        parallel=parallel, use_ray=use_ray, fake=fake, preload=tuple(preload) + env_preload, task_resources=task_resources,
+        parallel=parallel, use_ray=use_ray, fake=fake, preload=tuple(preload), task_resources=task_resources,
         shard_size=shard_size, final_test=final_test, num_cpus=num_cpus, replay=replay, console=console, on_event=on_event,
     )
     return run_search_with(Path(spec_path), options)
@@ -285,8 +284,9 @@ def _open_backend(plan: SearchPlan, options: SearchOptions, say: Callable[[str],
         else:
             client = Client.from_spec(settings, cache_path=cache_path, fake=options.fake)
         dispatcher = InProcessDispatcher(client)
+    env_preload = tuple(m for m in os.environ.get("ARCHON_PRELOAD", "").split(",") if m)
     shards = ShardSettings(
-        cache_path=cache_path, preload=options.preload, sys_path=tuple(p for p in sys.path if p),
+        cache_path=cache_path, preload=options.preload + env_preload, sys_path=tuple(p for p in sys.path if p),
         replay=None if replay_meta is None else replay_meta.get("structured_output") or {},
         task_options=task_options(settings, task_resources=options.task_resources) if options.use_ray else {},
         size=options.shard_size or DEFAULT_SHARD_SIZE,

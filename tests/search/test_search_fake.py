@@ -77,6 +77,7 @@ def test_infeasible_architectures_are_recorded_not_scored(space_file, tmp_path) 
         t = study.trials[s.number]
         assert t.state == optuna.trial.TrialState.PRUNED and t.values is None  # no invented score
         assert max(t.constraints.values()) > 0  # the sampler sees it as infeasible
+        assert t.constraints.get("per_query_budget", 0) > 0  # over budget, not an invalid architecture
         assert not (run / "traces" / f"trial-{s.number}.jsonl").exists()  # never evaluated
     for s in result.trials:
         if s.status in ("complete", "pruned"):
