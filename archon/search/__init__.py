@@ -17,7 +17,9 @@ which assembles them all):
   settings; one pipeline on records of a split);
 * :mod:`~archon.search.selection` (the winner, raced on held-out records),
   :mod:`~archon.search.final` (baselines, what is emitted, the test split),
-  :mod:`~archon.search.report` (outputs), :mod:`~archon.search.driver` (the trial loop),
+  :mod:`~archon.search.charts`, :mod:`~archon.search.report_data` (the facts a search reports),
+  :mod:`~archon.search.report_html`, :mod:`~archon.search.report` (run directory outputs),
+  :mod:`~archon.search.driver` (the trial loop),
   :mod:`~archon.search.live` (console), :mod:`~archon.search.replay` (replay tables);
 * :mod:`~archon.search.run` (``run_search``: assembles the pieces).
 
