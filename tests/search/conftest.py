@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -11,14 +10,7 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 import fake_scripts  # noqa: E402,F401  (registers the 'oracle' script)
-
-
-def write_data(path: Path, n: int = 80) -> Path:
-    with path.open("w") as fh:
-        for i in range(n):
-            fh.write(json.dumps({"id": f"item{i}", "input": f"What is the code word for item {i}?", "reference": f"w{i}"}) + "\n")
-    return path
-
+from search_kit import write_data  # noqa: E402
 
 SPACE = """\
 name: {name}

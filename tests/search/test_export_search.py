@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import write_data
+from search_kit import write_data
 
 from archon.cli import main
 from archon.spec import load_spec_file, validate_pipeline

@@ -183,7 +183,7 @@ def test_a_spec_validate_rejects_is_rejected_before_anything_runs(tmp_path) -> N
 
 
 def test_a_search_that_emits_nothing_exits_non_zero_with_the_reason(tmp_path, capsys) -> None:
-    from conftest import write_data
+    from search_kit import write_data
 
     from archon.cli import main
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from archon.cli import main
-from conftest import descendants, free_port, listeners, on_loopback, wait_gone
+from serve_kit import descendants, free_port, listeners, on_loopback, wait_gone
 
 ROOT = Path(__file__).resolve().parents[2]
 PIPE = """\

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import descendants, free_port, listeners, on_loopback
+from serve_kit import descendants, free_port, listeners, on_loopback
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 

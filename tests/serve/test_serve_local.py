@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port
+from serve_kit import free_port
 
 pytestmark = [pytest.mark.local_model, pytest.mark.slow, pytest.mark.ray]
 
