@@ -160,9 +160,18 @@ def choose_emitted(study: Study, scorer: SplitScorer, *, objectives: list[str], 
                    baselines_dev=baselines_dev)
     decision = select_winner(study, scorer, objectives=objectives, splits=splits, baseline=baseline, say=say)
     if decision is None:
-        why = ("the selection split is empty (benchmark.selection: 0)" if not splits.selection
-               else "the search budget cannot cover the selection stage")
-        out.emitted = {**by_dev, "reason": f"chosen by dev score alone, not checked on held-out data: {why}"}
+        if not splits.selection:
+            # the user turned the check off (benchmark.selection: 0): their call, labelled as such
+            out.emitted = {**by_dev, "reason": "chosen by dev score alone, not checked on held-out data: "
+                                               "the selection split is empty (benchmark.selection: 0)"}
+            return out
+        # a dev maximum nobody could check is not a win: one greedy call is the safe thing to ship
+        reason = (f"the search budget cannot cover checking the best by dev ({by_dev['label']}) on the "
+                  f"{len(splits.selection)} selection queries, so no win can be claimed; the baseline "
+                  "(one greedy call) is emitted")
+        out.emitted = {"label": baseline.label, "trial": None, "spec_data": baseline.spec_data, "reason": reason,
+                       "verified": False, "beats_baseline": False}
+        say(f"emitted: {reason}")
         return out
     out.selection = decision.to_dict()
     out.emitted = {"label": decision.emitted.label, "trial": decision.emitted.trial, "spec_data": decision.emitted.spec_data,

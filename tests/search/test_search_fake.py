@@ -213,3 +213,17 @@ def test_dry_run_warns_when_the_estimate_exceeds_the_budget(space_file, tmp_path
     assert main(["search", str(spec), "--dry-run", "--run-dir", str(tmp_path / "run")]) == 0
     said = " ".join(capsys.readouterr().out.split())
     assert "exceed the search budget (20)" in said and "raise budget.search.calls" in said
+
+
+def test_a_budget_spent_on_trials_emits_the_baseline_not_an_unchecked_dev_maximum(space_file, tmp_path) -> None:
+    # the trials use up the call budget, so the best by dev cannot be checked on the selection
+    # split: an unchecked dev maximum is not shipped as the answer, one greedy call is
+    spec = space_file(trials=40, parallel=1, search_budget="{calls: 300}", per_query_calls=8, fidelity="false")
+    result = _search(spec, tmp_path / "run", shard_size=4)
+    assert result.selection is None and result.emitted is not None
+    assert result.emitted["label"] == "baseline" and result.emitted["trial"] is None
+    assert "cannot cover checking the best by dev" in result.emitted["reason"]
+    assert result.emitted["beats_baseline"] is False
+    best = validate_pipeline(load_spec_file(tmp_path / "run" / "best.yaml"))
+    (generate,) = [c for layer in best.pipeline.layers for c in layer]
+    assert generate.type == "generate" and generate.samples == 1 and generate.temperature == 0.0
