@@ -12,6 +12,7 @@ import itertools
 import math
 import random
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -21,6 +22,7 @@ from archon.errors import Diagnostic, PerQueryBudgetError, SpecError
 from archon.graph import CompositionError, Pipeline, compile_pipeline
 from archon.graph.rules import RULES
 from archon.space.choices import Choice
+from archon.space.count import VALID, count_by_classes
 from archon.space.template import ChoiceT, Template, parse_template
 from archon.space.walk import Resolved, walk
 
@@ -100,6 +102,10 @@ def _schema_reason(error: dict[str, Any]) -> str:
     return f"schema: {loc}: {msg}"
 
 
+def _rule_reasons(exc: CompositionError) -> list[str]:
+    return sorted({f"{r}: {RULES.get(r, r)}" for r in exc.rules})
+
+
 def _suffix(copies: tuple[int, ...]) -> str:
     return "".join(f"#{c}" for c in copies)
 
@@ -152,22 +158,39 @@ class Space:
     # ------------------------------------------------------------------ validity
     def check(self, resolved: Resolved) -> Pipeline | InvalidPoint:
         """Validate one resolved point (schema, then graph rules) without positions: fast."""
+        spec = self._typed(resolved)
+        if isinstance(spec, InvalidPoint):
+            return spec
+        try:
+            p = compile_pipeline(spec)
+        except CompositionError as exc:
+            return InvalidPoint(resolved.assignment, _rule_reasons(exc), resolved.data)
+        p.assignment = resolved.assignment
+        return p
+
+    def _typed(self, resolved: Resolved) -> Any:
+        """The point's typed :class:`~archon.spec.schema.Spec`, or an InvalidPoint with its schema errors."""
         from archon.spec.schema import Spec
 
         data = dict(resolved.data)
         data["pipeline"] = {"layers": data.get("pipeline", [])}
         try:
-            spec = Spec.model_validate(data, strict=True)
+            return Spec.model_validate(data, strict=True)
         except ValidationError as exc:
             reasons = sorted({_schema_reason(e) for e in exc.errors(include_url=False)})
             return InvalidPoint(resolved.assignment, reasons, resolved.data)
+
+    def _reasons(self, resolved: Resolved) -> tuple[tuple[str, ...], Any]:
+        """The reasons of one point (``VALID`` when it is valid), and its typed spec (None after
+        a schema error): :meth:`check` as the exact count needs it."""
+        spec = self._typed(resolved)
+        if isinstance(spec, InvalidPoint):
+            return tuple(spec.reasons), None
         try:
-            p = compile_pipeline(spec)
+            compile_pipeline(spec)
         except CompositionError as exc:
-            reasons = sorted({f"{r}: {RULES.get(r, r)}" for r in exc.rules})
-            return InvalidPoint(resolved.assignment, reasons, resolved.data)
-        p.assignment = resolved.assignment
-        return p
+            return tuple(_rule_reasons(exc)), spec
+        return VALID, spec
 
     def _positioned_error(self, resolved: Resolved, point: InvalidPoint) -> InvalidSpacePoint:
         """Re-validate with positions mapped back to the space file (only for a reported error)."""
@@ -343,34 +366,46 @@ class Space:
         resolved = walk(self.template, decide)
         return weight, resolved
 
-    def count(self, *, max_points: int = DEFAULT_MAX_POINTS, samples: int = 2000, seed: int = 0) -> CountResult:
-        """Count valid points: exactly when the space is finite and has at most ``max_points``
-        points, otherwise estimated from ``samples`` random walks (Knuth's estimator, which is
-        unbiased for conditional trees: each walk weighs its point by the product of the
-        branching factors it met)."""
+    def count(self, *, max_points: int = DEFAULT_MAX_POINTS, samples: int = 2000, seed: int = 0,
+              every_point: bool = False) -> CountResult:
+        """Count valid points: exactly when the space is finite and counting it takes at most
+        ``max_points`` checks, otherwise estimated from ``samples`` random walks (Knuth's
+        estimator, which is unbiased for conditional trees: each walk weighs its point by the
+        product of the branching factors it met).
+
+        An exact count checks each distinct situation once (:mod:`archon.space.count`), falling
+        back to checking every point; ``every_point=True`` always checks every point (the
+        reference the tests compare the fast count with)."""
         rng = random.Random(seed)
         if self.is_finite:
             probe = [self._knuth(rng)[0] for _ in range(64)]
             if sum(probe) / len(probe) <= 4 * max_points:
-                result = self._count_exact(max_points)
+                result = self._count_exact(max_points, every_point)
                 if result is not None:
                     return result
         return self._count_estimate(samples, rng)
 
-    def _count_exact(self, max_points: int) -> CountResult | None:
-        valid = checked = 0
+    def _count_exact(self, max_points: int, every_point: bool = False) -> CountResult | None:
+        tally = None if every_point else count_by_classes(self.template, self._reasons, max_checks=max_points)
+        if tally is None:
+            tally = self._tally_every_point(max_points)
+        if tally is None:
+            return None
+        valid = tally[VALID]
+        checked = sum(tally.values())
         reasons: dict[str, int] = {}
-        for resolved in self.points(max_points + 1):
-            checked += 1
+        for point_reasons, n in tally.items():  # first-seen order, so ties sort as point by point
+            for r in point_reasons:
+                reasons[r] = reasons.get(r, 0) + n
+        return CountResult(valid, float(valid), checked, valid, checked, dict(sorted(reasons.items(), key=lambda kv: -kv[1])))
+
+    def _tally_every_point(self, max_points: int) -> Counter[tuple[str, ...]] | None:
+        tally: Counter[tuple[str, ...]] = Counter()
+        for checked, resolved in enumerate(self.points(max_points + 1), 1):
             if checked > max_points:
                 return None
-            result = self.check(resolved)
-            if isinstance(result, Pipeline):
-                valid += 1
-            else:
-                for r in result.reasons:
-                    reasons[r] = reasons.get(r, 0) + 1
-        return CountResult(valid, float(valid), checked, valid, checked, dict(sorted(reasons.items(), key=lambda kv: -kv[1])))
+            tally[self._reasons(resolved)[0]] += 1
+        return tally
 
     def _count_estimate(self, samples: int, rng: random.Random) -> CountResult:
         total = good = 0.0

@@ -173,13 +173,18 @@ class _Walker:
                 raise TypeError(f"unexpected layer node {type(entry).__name__}")
 
 
-def walk(template: Template, decide: Decider, *, track: bool = False) -> Resolved:
-    """Resolve ``template`` once, asking ``decide`` for every choice met on the way."""
+def walk(template: Template, decide: Decider, *, track: bool = False, layers: list[list[Any]] | None = None) -> Resolved:
+    """Resolve ``template`` once, asking ``decide`` for every choice met on the way.
+
+    ``layers``: a list the pipeline's layers are appended to as each one is resolved, so a decider
+    can see the layers finished before the choice it is asked for (the exact count uses it).
+    """
     w = _Walker(decide, track)
     data: dict[str, Any] = {}
     for key, node in template.items:
         if key == "pipeline":
-            layers: list[list[Any]] = []
+            if layers is None:
+                layers = []
             w.layers(node, layers)
             data["pipeline"] = layers
         else:
