@@ -4,6 +4,7 @@ counts, in the same order."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -276,3 +277,19 @@ def test_random_layered_spaces_match_every_point(data):
     if space.count(every_point=True, max_points=3000).exact is None:
         return  # too big to check point by point in a test
     _same_as_every_point(space)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(layered_spaces(), st.integers(0, 2**32 - 1))
+def test_calls_of_a_cut_are_the_cost_models(data, seed):
+    # the count sums a cut's calls itself (a cut that breaks a rule does not compile), so that sum
+    # must be the static cost's on every pipeline that does compile
+    from archon.graph import Pipeline
+    from archon.space.count import _chain_calls
+
+    space = Space.from_document(load_spec_text(yaml.safe_dump(data, sort_keys=False), "space.yaml"))
+    rng = random.Random(seed)
+    for _ in range(10):
+        point = space.sample(rng)
+        if isinstance(point, Pipeline):
+            assert _chain_calls(point.spec) == point.static_cost().calls
