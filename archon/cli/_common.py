@@ -17,9 +17,10 @@ def print_errors(exc: SpecError) -> None:
 
 
 def format_size(exact: int | None, estimate: float) -> str:
-    """``9576`` when the count is exact, ``~1.2e+06`` when it is estimated."""
+    """``9576`` when the count is exact (``3.8e+50`` past a trillion), ``~1.2e+06`` when it is
+    estimated."""
     if exact is not None:
-        return str(exact)
+        return str(exact) if exact < 10**12 else f"{exact:.3g}"
     return f"~{estimate:.3g}"
 
 

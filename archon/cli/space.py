@@ -67,9 +67,10 @@ def run(args: argparse.Namespace) -> int:
     print(line)
     if count.checked:
         invalid = count.checked - count.valid
-        print(f"invalid: {invalid} of {count.checked} checked points ({invalid / count.checked:.1%})")
+        print(f"invalid: {format_size(invalid, invalid)} of {format_size(count.checked, count.checked)} checked points"
+              f" ({invalid / count.checked:.1%})")
         for reason, n in count.invalid_reasons.items():
-            print(f"  {n} x {reason}")
+            print(f"  {format_size(n, n)} x {reason}")
     if args.sample:
         rng = random.Random(args.seed)
         samples: list[Any] = []

@@ -164,8 +164,9 @@ class _ClassCounter:
 
     def branch(self, prefix: tuple[Any, ...], choice: ChoiceT) -> Counter[Reasons]:
         tally: Counter[Reasons] = Counter()
-        for value in choice.domain.values():
-            for reasons, n in self.explore(prefix + (value,)).items():
+        domain = choice.domain
+        for i in range(domain.size()):  # not domain.values(): a range may hold 10^9 values
+            for reasons, n in self.explore(prefix + (domain.value_at(i),)).items():
                 tally[reasons] += n
         return tally
 

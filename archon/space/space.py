@@ -102,6 +102,18 @@ def _schema_reason(error: dict[str, Any]) -> str:
     return f"schema: {loc}: {msg}"
 
 
+def _exact(tally: Counter[tuple[str, ...]]) -> CountResult:
+    """A CountResult from every point's reasons, tallied in the order points are met (so reasons
+    with equal counts come out in the same order as from checking point by point)."""
+    valid = tally[VALID]
+    checked = sum(tally.values())
+    reasons: dict[str, int] = {}
+    for point_reasons, n in tally.items():
+        for r in point_reasons:
+            reasons[r] = reasons.get(r, 0) + n
+    return CountResult(valid, float(valid), checked, valid, checked, dict(sorted(reasons.items(), key=lambda kv: -kv[1])))
+
+
 def _rule_reasons(exc: CompositionError) -> list[str]:
     return sorted({f"{r}: {RULES.get(r, r)}" for r in exc.rules})
 
@@ -368,36 +380,29 @@ class Space:
 
     def count(self, *, max_points: int = DEFAULT_MAX_POINTS, samples: int = 2000, seed: int = 0,
               every_point: bool = False) -> CountResult:
-        """Count valid points: exactly when the space is finite and counting it takes at most
+        """Count valid points: exactly when the space is finite and that takes at most
         ``max_points`` checks, otherwise estimated from ``samples`` random walks (Knuth's
         estimator, which is unbiased for conditional trees: each walk weighs its point by the
         product of the branching factors it met).
 
-        An exact count checks each distinct situation once (:mod:`archon.space.count`), falling
-        back to checking every point; ``every_point=True`` always checks every point (the
-        reference the tests compare the fast count with)."""
+        An exact count checks each distinct situation once (:mod:`archon.space.count`), or every
+        point where that does not apply. A space with far more than ``max_points`` points (judged
+        from 64 random walks) is counted exactly only the first way, with no more checks than the
+        estimate would make, so that trying costs at most what estimating does.
+        ``every_point=True`` checks every point (the reference the fast count is tested against)."""
         rng = random.Random(seed)
         if self.is_finite:
             probe = [self._knuth(rng)[0] for _ in range(64)]
-            if sum(probe) / len(probe) <= 4 * max_points:
-                result = self._count_exact(max_points, every_point)
-                if result is not None:
-                    return result
+            too_many_points = sum(probe) / len(probe) > 4 * max_points
+            tally = None
+            if not every_point:
+                limit = min(samples, max_points) if too_many_points else max_points
+                tally = count_by_classes(self.template, self._reasons, max_checks=limit)
+            if tally is None and not too_many_points:
+                tally = self._tally_every_point(max_points)
+            if tally is not None:
+                return _exact(tally)
         return self._count_estimate(samples, rng)
-
-    def _count_exact(self, max_points: int, every_point: bool = False) -> CountResult | None:
-        tally = None if every_point else count_by_classes(self.template, self._reasons, max_checks=max_points)
-        if tally is None:
-            tally = self._tally_every_point(max_points)
-        if tally is None:
-            return None
-        valid = tally[VALID]
-        checked = sum(tally.values())
-        reasons: dict[str, int] = {}
-        for point_reasons, n in tally.items():  # first-seen order, so ties sort as point by point
-            for r in point_reasons:
-                reasons[r] = reasons.get(r, 0) + n
-        return CountResult(valid, float(valid), checked, valid, checked, dict(sorted(reasons.items(), key=lambda kv: -kv[1])))
 
     def _tally_every_point(self, max_points: int) -> Counter[tuple[str, ...]] | None:
         tally: Counter[tuple[str, ...]] = Counter()

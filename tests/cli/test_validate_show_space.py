@@ -108,6 +108,20 @@ def test_space_on_a_pipeline_has_zero_choices(capsys: pytest.CaptureFixture[str]
     assert "with 0 choices" in out and "size: 1 valid pipelines (exact)" in out
 
 
+def test_space_counts_a_deep_repeat_exactly_and_prints_big_numbers_short(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # 3 x sum over 0..64 copies of 3^k points: far too many to check one by one, counted exactly
+    spec = tmp_path / "deep.yaml"
+    spec.write_text(
+        "space:\n  - {type: generate, samples: {int: [1, 3]}}\n"
+        "  - repeat: {int: [0, 64]}\n    layers: [{type: fuse, samples: {int: [1, 3]}}]\n  - {type: fuse}\n"
+    )
+    status, out, _ = run(["space", str(spec)], capsys)
+    points = 3 * sum(3**k for k in range(65))
+    assert status == 0
+    assert f"size: {points:.3g} valid pipelines (exact) of {points:.3g} points" in out
+    assert f"invalid: 0 of {points:.3g} checked points" in out
+
+
 def test_space_rejects_negative_sample(capsys: pytest.CaptureFixture[str]) -> None:
     status, _, err = run(["space", str(GOOD / "space_small.yaml"), "--sample", "-1"], capsys)
     assert status == 2 and "--sample must be >= 0" in err

@@ -293,3 +293,19 @@ def test_calls_of_a_cut_are_the_cost_models(data, seed):
         point = space.sample(rng)
         if isinstance(point, Pipeline):
             assert _chain_calls(point.spec) == point.static_cost().calls
+
+
+def test_a_huge_range_is_not_listed():
+    # 10^7 values: listing them would take hundreds of MB before the check limit could stop it
+    import tracemalloc
+
+    space = space_of("space:\n  - {type: generate, temperature: 0.5, samples: 3}\n  - {type: fuse, max_tokens: {int: [1, 10000000]}}\n")
+    tracemalloc.start()
+    try:
+        assert count_by_classes(space.template, space._reasons, max_checks=20) is None
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50_000_000
+    r = space.count(samples=50)
+    assert r.exact is None and r.total_points == pytest.approx(10_000_000)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 
 from archon.space import Space
 from archon.spec import load_spec_file
@@ -44,9 +43,9 @@ def test_itas_structure_and_a_point():
     assert p.static_cost().calls == 6 + 6 + 1 + 2 + 2 + 1 + 4 + 1
 
 
-@pytest.mark.slow
 def test_itas_exact_count():
     r = load("archon_itas.yaml").count()
-    # 10 x 5 x 2 x (1 + 5 + 25 + 125) x 3 = 46,800 points
+    # 10 x 5 x 2 x (1 + 5 + 25 + 125) x 3 = 46,800 points; every invalid one breaks context-window
     assert r.total_points == 46_800
     assert r.exact == 2_763
+    assert [(k.split(":")[0], n) for k, n in r.invalid_reasons.items()] == [("context-window", 44_037)]
