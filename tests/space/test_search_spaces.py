@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from archon.space import Space
 from archon.spec import load_spec_file
 
