@@ -67,9 +67,9 @@ Reasons = tuple[str, ...]
 #: Check one resolved point: its reasons, and its typed spec (None after a schema error).
 Check = Callable[[Resolved], tuple[Reasons, Any]]
 
-#: Deepest tree walked here (one level per choice on a path); deeper spaces are checked point by
-#: point, which needs no recursion.
-MAX_DEPTH = 400
+#: Most choices on one path of the tree walked here (two stack frames each, well inside Python's
+#: limit of 1,000); a deeper space is counted the other way (point by point, or estimated).
+MAX_DEPTH = 300
 
 
 class _Branch(Exception):
@@ -110,7 +110,6 @@ class _ClassCounter:
         self.read_later = {id(c) for c in _condition_refs(template)}
         rest = walk(template, lambda c, n: c.domain.value_at(0)).data
         self.rest = {k: v for k, v in rest.items() if k != "pipeline"}
-        self.call_limit = ((self.rest.get("budget") or {}).get("per_query") or {}).get("calls")
         self.settled: dict[str, Any] = {}  # repr(cut layers) -> what the rules settled up to there
         self.memo: dict[tuple[Any, ...], _Classes] = {}  # key without the settled part -> tallies
 
@@ -191,10 +190,10 @@ class _ClassCounter:
         text = repr(cut_layers)
         if text not in self.settled:
             reasons, spec = self.checked(Resolved({**self.rest, "pipeline": cut_layers}, {}))
+            limit = spec.budget.per_query.calls if spec is not None else None
             calls = None
-            if self.call_limit is not None and spec is not None:
-                # calls only add up, so past the limit every completion is over it alike
-                calls = min(_chain_calls(spec), self.call_limit + 1)
+            if limit is not None:  # calls only add up: past the limit, every completion is over it alike
+                calls = min(_chain_calls(spec), limit + 1)
             self.settled[text] = (reasons, calls)
         return self.settled[text]
 
