@@ -88,6 +88,9 @@ def test_random_spaces_resolve_validate_and_round_trip(data, seed):
 def test_count_agrees_with_enumerate_and_sampling(data):
     space = Space.from_document(load_spec_text(yaml.safe_dump(data, sort_keys=False), "space.yaml"))
     result = space.count()
+    every = space.count(every_point=True)  # the fast count agrees with checking point by point
+    assert (result.exact, result.total_points, list(result.invalid_reasons.items())) == (
+        every.exact, every.total_points, list(every.invalid_reasons.items()))
     valid = list(space.enumerate())
     assert result.exact == len(valid)
     assert result.total_points == sum(1 for _ in space.points())
