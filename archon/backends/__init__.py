@@ -25,12 +25,12 @@ __all__ = [
     "Usage",
     "cache_key",
     "call_dollars",
-    "derive_seed",
+    "request_seed",
 ]
 
 _LAZY = {
     "Client": "archon.backends.client",
-    "derive_seed": "archon.backends.client",
+    "request_seed": "archon.backends.client",
     "CallCache": "archon.backends.cache",
     "ModelIdentity": "archon.backends.cache",
     "cache_key": "archon.backends.cache",

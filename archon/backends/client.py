@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from archon.spec.schema import ModelSpec, Spec
     from archon.testing.fake import FakeBackend, ScriptedModel
 
-__all__ = ["Client", "LoopThread", "derive_seed", "local_model_spec"]
+__all__ = ["Client", "LoopThread", "request_seed", "local_model_spec"]
 
 _UNSET: Any = object()
 
@@ -65,10 +65,10 @@ def _normalise(request: CallRequest) -> CallRequest:
         if request.sample_index == 0 and request.seed == 0:
             return request
         return replace(request, sample_index=0, seed=0)
-    return request if request.seed is not None else replace(request, seed=derive_seed(request))
+    return request if request.seed is not None else replace(request, seed=request_seed(request))
 
 
-def derive_seed(request: CallRequest) -> int:
+def request_seed(request: CallRequest) -> int:
     """The seed a request is sent with: its own, or else its ``sample_index``."""
     return request.seed if request.seed is not None else request.sample_index
 

@@ -13,7 +13,6 @@ from archon.benchmarks.base import Benchmark, Record, Score, Splits, split_order
 from archon.benchmarks.evaluate import EvalReport, evaluate, shot_examples
 from archon.benchmarks.registry import benchmark_names, load_benchmark
 from archon.benchmarks.scorers import SCORERS, Scorer, make_scorer
-from archon.benchmarks.stats import wilson_interval
 
 __all__ = [
     "SCORERS",
@@ -30,5 +29,4 @@ __all__ = [
     "shot_examples",
     "split_order",
     "split_records",
-    "wilson_interval",
 ]

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from archon.benchmarks.base import Benchmark, Record
-from archon.benchmarks.stats import wilson_interval
+from archon.util import wilson
 
 __all__ = ["EvalReport", "evaluate", "shot_examples"]
 
@@ -149,7 +149,7 @@ async def evaluate(
 
     n = len(records) - n_call_failed
     accuracy = total_value / n if n else 0.0
-    low, high = wilson_interval(accuracy, n)
+    low, high = wilson(total_value, n)
     total_cost = sum(costs[1:], costs[0]) if costs else None
     scoring = _scoring_totals(rows) if benchmark.kind == "judge" else None
     for row in rows:

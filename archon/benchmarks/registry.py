@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 from archon.benchmarks.base import Benchmark
 from archon.benchmarks.builtin import BUILTINS
 from archon.benchmarks.loaders import LOADERS
 from archon.errors import BenchmarkError
+from archon.util import did_you_mean
 
 __all__ = ["benchmark_names", "load_benchmark"]
 
@@ -49,8 +49,8 @@ def load_benchmark(spec: Any, *, base_dir: str | None = None, **overrides: Any) 
             kind = {"code": "code", "choice": "choice", "math": "math", "numeric": "math",
                     "judge": "judge", "rating": "judge"}.get(spec.scorer or "exact", "qa")
     else:
-        close = difflib.get_close_matches(name, benchmark_names(), n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(benchmark_names())}"
+        close = did_you_mean(name, benchmark_names())
+        hint = f"did you mean {close!r}?" if close else f"known: {', '.join(benchmark_names())}"
         raise BenchmarkError(f"unknown benchmark {name!r} ({hint})")
     if not records:
         raise BenchmarkError(f"benchmark {name!r} has no records with options {dict(spec.options)}")

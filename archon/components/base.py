@@ -16,7 +16,7 @@ from archon.backends.accounting import Cost
 from archon.backends.base import CallRequest, CallResult, Usage
 from archon.components.parsing import default_extract
 from archon.components.prompting import PromptBook
-from archon.components.types import CallRecord, Candidate, QueryState, derive_seed
+from archon.components.types import CallRecord, Candidate, QueryState, sample_seed
 from archon.errors import ReplayMissError
 
 __all__ = [
@@ -130,7 +130,7 @@ def make_request(
         max_tokens=max_tokens if max_tokens is not None else node.max_tokens,
         stop=tuple(node.stop or ()),
         sample_index=sample_index,
-        seed=derive_seed(ctx.node_id, sample_index),
+        seed=sample_seed(ctx.node_id, sample_index),
         response_format=response_format if structured else None,
         tag=tag,
     )

@@ -23,7 +23,7 @@ __all__ = [
     "QueryResult",
     "QueryState",
     "Status",
-    "derive_seed",
+    "sample_seed",
 ]
 
 #: ``failed``: the architecture produced no answer (scored 0). ``over_budget``: it would exceed the
@@ -33,7 +33,7 @@ __all__ = [
 Status = Literal["ok", "failed", "over_budget", "call_failed"]
 
 
-def derive_seed(node_id: str, sample_index: int) -> int:
+def sample_seed(node_id: str, sample_index: int) -> int:
     """A stable 31-bit seed for sample ``sample_index`` of node ``node_id``.
 
     Derived by hashing (not ``hash()``, which is salted per process) so every process and every

@@ -16,6 +16,7 @@ import networkx as nx
 from archon.errors import Diagnostic, SpecError
 from archon.graph import cost as _cost
 from archon.spec.schema import LOCAL_MODEL_NAME
+from archon.util import did_you_mean
 
 __all__ = ["DEFAULT_QUERY_TOKENS", "CompositionError", "Finding", "Locate", "Pipeline", "compile_pipeline"]
 
@@ -323,9 +324,7 @@ def compile_pipeline(spec: Any, locate: Locate | None = None, *, file: str | Non
                 for k, ref in enumerate(comp.inputs):
                     path = ("pipeline", li, ci, "inputs", k)
                     if ref not in known:
-                        from archon.spec.validate import suggest
-
-                        guess = suggest(ref, sorted(known))
+                        guess = did_you_mean(ref, sorted(known))
                         hint = f"did you mean '{guess}'?" if guess else f"nodes: {', '.join(sorted(known))}"
                         rep.add("references", path, f"input '{ref}' is not a node of this pipeline", hint)
                     elif ref == node:

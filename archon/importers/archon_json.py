@@ -44,6 +44,7 @@ from archon.importers.archon_keys import (
 from archon.importers.json_positions import JsonPositions, line_col, scan_positions
 from archon.importers.providers import PROVIDERS, UNSUPPORTED_MODEL_TYPES, model_entry, short_name
 from archon.spec.schema import LOCAL_MODEL_NAME
+from archon.util import did_you_mean, is_int
 
 __all__ = [
     "DEFAULT_NUM_TESTS",
@@ -273,13 +274,6 @@ def _where(path: Path) -> str:
     return out or "top level"
 
 
-def _suggest(word: str, options: Any) -> str | None:
-    import difflib
-
-    match = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return match[0] if match else None
-
-
 def _json_type(value: Any) -> str:
     if value is None:
         return "null"
@@ -292,12 +286,8 @@ def _json_type(value: Any) -> str:
     return "an array" if isinstance(value, list) else "an object"
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 # Value checks: key -> (predicate, what it must be).
-_POS_INT = (lambda v: _is_int(v) and v >= 1, "a positive integer")
+_POS_INT = (lambda v: is_int(v) and v >= 1, "a positive integer")
 _BOOL = (lambda v: isinstance(v, bool), "true or false")
 _VALUE_RULES: dict[str, tuple[Any, str]] = {
     "type": (lambda v: isinstance(v, str), "a string"),
@@ -444,7 +434,7 @@ class _Converter:
         return tree
 
     def _unknown_key(self, path: Path, key: str, options: Any, owner: str, fallback: Any = ()) -> None:
-        guess = _suggest(key, options) or _suggest(key, fallback)
+        guess = did_you_mean(key, options) or did_you_mean(key, fallback)
         hint = f"did you mean {guess!r}?" if guess else f"known keys: {', '.join(sorted(options))}"
         self.error("unknown-key", path, f"unknown key {key!r} in {owner}", hint, key=True)
 
@@ -491,7 +481,7 @@ class _Converter:
                 elif not isinstance(ctype, str):
                     self.error("bad-value", (*cpath, "type"), f"'type' must be a string, found {_json_type(ctype)}")
                 elif ctype not in COMPONENT_TYPES:
-                    guess = _suggest(ctype, COMPONENT_TYPES)
+                    guess = did_you_mean(ctype, COMPONENT_TYPES)
                     hint = (f"did you mean {guess!r}?" if guess else
                             f"Archon's component types: {', '.join(COMPONENT_TYPES)}; custom components cannot be imported")
                     self.error("unknown-component", (*cpath, "type"), f"unknown component type {ctype!r}", hint)
@@ -506,7 +496,7 @@ class _Converter:
             if key not in LAYER_KEYS:
                 self._unknown_key((*lpath, key), key, LAYER_KEYS, "a layer object")
         branches = layer.get("branches", 1)
-        if not (_is_int(branches) and branches >= 1):
+        if not (is_int(branches) and branches >= 1):
             self.error("bad-value", (*lpath, "branches"), f"'branches' must be a positive integer, found {_json_type(branches)}")
         elif branches != 1:
             self.warn((*lpath, "branches"), f"'branches': {branches} is ignored",
@@ -579,7 +569,7 @@ class _Converter:
                        f"{UNSUPPORTED_MODEL_TYPES[model_type]}", "import with --local or a model_map")
             return None
         if model_type not in PROVIDERS:
-            guess = _suggest(model_type, PROVIDERS) if model_type else None
+            guess = did_you_mean(model_type, PROVIDERS) if model_type else None
             known = ", ".join(PROVIDERS)
             hint = f"did you mean {guess!r}? known: {known}" if guess else f"known model types: {known}"
             shown = repr(model_type) if model_type else "'' (empty)"

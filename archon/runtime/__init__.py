@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from archon.components.types import CallRecord, Candidate, Cost, ParseFailure, QueryResult, QueryState, derive_seed
+from archon.components.types import CallRecord, Candidate, Cost, ParseFailure, QueryResult, QueryState, sample_seed
 
 if TYPE_CHECKING:
     from archon.runtime.api import LoadedPipeline, compile_spec_file, load_pipeline
@@ -26,7 +26,7 @@ __all__ = [
     "QueryResult",
     "QueryState",
     "compile_spec_file",
-    "derive_seed",
+    "sample_seed",
     "load_pipeline",
     "node_calls",
 ]

@@ -12,18 +12,9 @@ import random
 from dataclasses import dataclass
 from typing import Sequence
 
+from archon.util.stats import wilson  # re-exported: the one interval helper lives in archon.util
+
 __all__ = ["PairedTest", "mcnemar_exact", "one_sided_paired", "paired_bootstrap", "paired_test", "wilson"]
-
-
-def wilson(successes: float, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """95% Wilson interval for ``successes`` out of ``n`` (fractional successes allowed)."""
-    if n <= 0:
-        return 0.0, 1.0
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def mcnemar_exact(b: int, c: int) -> float:

@@ -25,6 +25,7 @@ from archon.space.choices import Choice
 from archon.space.count import VALID, count_by_classes
 from archon.space.template import ChoiceT, Template, parse_template
 from archon.space.walk import Resolved, walk
+from archon.util import did_you_mean
 
 __all__ = ["CountResult", "InvalidPoint", "InvalidSpacePoint", "PointOverBudget", "Space"]
 
@@ -257,9 +258,7 @@ class Space:
         unknown = [n for n in assignment if n not in self._names]
         problems = []
         for name in unknown:
-            from archon.spec.validate import suggest
-
-            guess = suggest(name, sorted(self._names))
+            guess = did_you_mean(name, sorted(self._names))
             problems.append(Diagnostic(self.file, 0, 0, f"unknown choice '{name}'", f"did you mean '{guess}'?" if guess else None))
         if problems:
             raise SpecError(problems)

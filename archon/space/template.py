@@ -14,6 +14,7 @@ from typing import Any
 
 from archon.errors import Diagnostic, SpecError
 from archon.space.choices import Categorical, FloatRange, IntRange, is_scalar, same_param
+from archon.util import did_you_mean, is_int, is_number
 
 __all__ = [
     "ChoiceT",
@@ -188,14 +189,6 @@ def _has_marker(value: Any) -> bool:
     return False
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_num(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 class _Parser:
     def __init__(self, doc: Any) -> None:
         self.doc = doc
@@ -243,9 +236,7 @@ class _Parser:
         allowed = _EXTRA_KEYS[kind] | {kind}
         for key in marker:
             if key not in allowed:
-                from archon.spec.validate import suggest
-
-                guess = suggest(key, sorted(allowed))
+                guess = did_you_mean(key, sorted(allowed))
                 hint = f"did you mean '{guess}'?" if guess else f"{_article(kind)} {kind} marker takes: {', '.join(sorted(allowed))}"
                 self.error(path + (key,), f"unknown key '{key}' in {_article(kind)} {kind} marker", hint, key=True)
 
@@ -259,9 +250,7 @@ class _Parser:
         for ref_name, allowed in value.items():
             ref = self.registry.get(ref_name)
             if ref is None:
-                from archon.spec.validate import suggest
-
-                guess = suggest(ref_name, sorted(self.registry))
+                guess = did_you_mean(ref_name, sorted(self.registry))
                 hint = f"did you mean '{guess}'?" if guess else "a when condition may only name a choice defined earlier in the file"
                 self.error(path + (ref_name,), f"'when' names an unknown choice '{ref_name}'", hint, key=True)
                 continue
@@ -302,7 +291,7 @@ class _Parser:
         else:
             self.error(vpath, f"{_article(kind)} {kind} range is [low, high] or {{low: , high: , step: , log: }}")
             return None
-        ok = _is_int if kind == "int" else _is_num
+        ok = is_int if kind == "int" else is_number
         if not ok(low) or not ok(high):
             what = "integers" if kind == "int" else "numbers"
             self.error(vpath, f"the bounds of {_article(kind)} {kind} range must be {what}", f"got {low!r} and {high!r}")
@@ -314,7 +303,7 @@ class _Parser:
             self.error(vpath + ("log",), "'log' must be true or false")
             return None
         if kind == "int":
-            if not _is_int(step) or step < 1:
+            if not is_int(step) or step < 1:
                 self.error(vpath + ("step",), f"an int step must be an integer >= 1, got {step!r}")
                 return None
             if (high - low) % step:
@@ -326,7 +315,7 @@ class _Parser:
                 return None
             return IntRange(int(low), int(high), int(step), log)
         if step is not None:
-            if not _is_num(step) or step <= 0:
+            if not is_number(step) or step <= 0:
                 self.error(vpath + ("step",), f"a float step must be a number > 0, got {step!r}")
                 return None
             k = (high - low) / step
@@ -344,7 +333,7 @@ class _Parser:
     def count_domain(self, value: Any, path: Path, what: str, minimum: int,
                      maximum: int | None = None) -> tuple[Any, dict[str, Any] | None]:
         """A count given as an int, an int marker, or a choice of ints -> (domain or int, marker)."""
-        if _is_int(value):
+        if is_int(value):
             if value < minimum:
                 self.error(path, f"{what} must be >= {minimum}, got {value}")
             elif maximum is not None and value > maximum:
@@ -357,7 +346,7 @@ class _Parser:
                 domain = self.parse_range(value, "int", path)
             else:
                 opts = value["choice"]
-                if not isinstance(opts, list) or not opts or not all(_is_int(o) for o in opts):
+                if not isinstance(opts, list) or not opts or not all(is_int(o) for o in opts):
                     self.error(path + ("choice",), f"{what} choices must be a list of integers")
                     return None, value
                 domain = Categorical(tuple(opts))
@@ -433,11 +422,11 @@ class _Parser:
             domain, size_marker = self.count_domain(marker["size"], path + ("size",), "prefix size", 1)
             if domain is None:
                 return Lit(None, path)
-            top = domain if _is_int(domain) else max(domain.values())
+            top = domain if is_int(domain) else max(domain.values())
             if top > len(items):
                 self.error(path + ("size",), f"prefix size goes up to {top} but the list has {len(items)} items", f"use at most {len(items)}")
             parsed = [self.value(v, path + ("prefix", i), component_ctx=component_ctx) for i, v in enumerate(items)]
-            if _is_int(domain):
+            if is_int(domain):
                 node = TPrefix(None, domain, parsed, path)
             else:
                 if size_marker is not None and "name" in size_marker and "name" in marker:
@@ -549,7 +538,7 @@ class _Parser:
         block = TRepeat(None, None, None, path)
         if domain is None:
             return TLayer([], path)
-        if _is_int(domain):
+        if is_int(domain):
             block.fixed = domain
         else:
             if count_marker is not None and "name" in count_marker and "name" in item:

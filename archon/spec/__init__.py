@@ -9,7 +9,7 @@ from __future__ import annotations
 from archon.spec.document import SpecDocument, is_choice_marker, load_spec_file, load_spec_text
 from archon.spec.dump import dump_yaml, spec_to_data
 from archon.spec.schema import Settings, Spec
-from archon.spec.validate import check_pipeline, check_space, load_settings, schema_diagnostics, suggest, validate_document, validate_pipeline
+from archon.spec.validate import check_pipeline, check_space, load_settings, schema_diagnostics, validate_document, validate_pipeline
 
 __all__ = [
     "Settings",
@@ -24,7 +24,6 @@ __all__ = [
     "load_spec_text",
     "schema_diagnostics",
     "spec_to_data",
-    "suggest",
     "validate_document",
     "validate_pipeline",
 ]

@@ -10,7 +10,6 @@ drawn from the names that are valid *at that place*. Model references are checke
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
 import sys
 import types
@@ -22,8 +21,9 @@ from pydantic import BaseModel, ValidationError
 from archon.errors import Diagnostic, SpecError
 from archon.spec.document import SpecDocument
 from archon.spec.schema import COMPONENT_TYPES, LOCAL_MODEL_NAME, PROMPT_FIELDS, Settings, Spec
+from archon.util import did_you_mean
 
-__all__ = ["check_pipeline", "check_space", "load_settings", "prompt_names", "schema_diagnostics", "suggest", "validate_document", "validate_pipeline"]
+__all__ = ["check_pipeline", "check_space", "load_settings", "prompt_names", "schema_diagnostics", "validate_document", "validate_pipeline"]
 
 Loc = tuple[Any, ...]
 
@@ -50,21 +50,6 @@ _PATTERN_HINTS = {
     ),
     "id": ("invalid node id", "letters, digits, '_', '.' and '-', starting with a letter or '_'"),
 }
-
-
-def suggest(word: Any, options: typing.Iterable[str]) -> str | None:
-    """The closest of ``options`` to ``word`` (difflib), or None when nothing is close."""
-    if not isinstance(word, str):
-        return None
-    options = list(options)
-    matches = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    if matches:
-        return matches[0]
-    lowered = {o.lower(): o for o in options}
-    if word.lower() in lowered:
-        return lowered[word.lower()]
-    prefixed = [o for o in options if len(word) >= 2 and o.lower().startswith(word.lower())]
-    return prefixed[0] if len(prefixed) == 1 else None
 
 
 def _show(value: Any) -> str:
@@ -243,7 +228,7 @@ def _one(error: dict[str, Any], doc: SpecDocument) -> Diagnostic | None:
         allowed = sorted(owner.model_fields) if owner is not None else []
         if owner is not None and owner in COMPONENT_TYPES.values():
             allowed = [a for a in allowed if a != "type"]
-        guess = suggest(key, allowed)
+        guess = did_you_mean(key, allowed)
         hint = f"did you mean '{guess}'?" if guess else f"allowed keys: {', '.join(allowed)}"
         return doc.diagnostic(path, f"unknown key {_show(key)} {_where(owner, path[:-1])}", hint, key=True)
     if kind == "missing":
@@ -252,7 +237,7 @@ def _one(error: dict[str, Any], doc: SpecDocument) -> Diagnostic | None:
         return doc.diagnostic(path[:-1], f"missing required key '{label}' {_where(owner, path[:-1])}", hint)
     if kind == "union_tag_invalid":
         tag = ctx.get("tag")
-        guess = suggest(tag, COMPONENT_TYPES)
+        guess = did_you_mean(tag, COMPONENT_TYPES)
         hint = f"did you mean '{guess}'?" if guess else f"one of: {', '.join(COMPONENT_TYPES)}"
         raw = _get(doc.data, path)
         shown = _show(raw.get("type")) if isinstance(raw, dict) else repr(tag)
@@ -264,7 +249,7 @@ def _one(error: dict[str, Any], doc: SpecDocument) -> Diagnostic | None:
         return doc.diagnostic(path, f"{label} {_show(value)} is out of range", _range_text(label, bounds))
     if kind == "literal_error":
         options = _literal_options(owner, name, ctx)
-        guess = suggest(value, options)
+        guess = did_you_mean(value, options)
         hint = f"expected one of: {', '.join(options)}"
         if guess:
             hint = f"did you mean '{guess}'? {hint}"
@@ -371,7 +356,7 @@ def _pipeline_references(doc: SpecDocument) -> list[Diagnostic]:
     def check(name: Any, path: Loc) -> None:
         if not isinstance(name, str) or name in defined:
             return
-        guess = suggest(name, defined)
+        guess = did_you_mean(name, defined)
         if guess:
             hint = f"did you mean '{guess}'?"
         else:
@@ -407,7 +392,7 @@ def _settings_references(doc: SpecDocument) -> list[Diagnostic]:
     if isinstance(prompts, dict) and known_prompts:
         for name in prompts:
             if name not in known_prompts:
-                guess = suggest(name, known_prompts)
+                guess = did_you_mean(name, known_prompts)
                 hint = f"did you mean '{guess}'?" if guess else f"prompt names: {', '.join(known_prompts)}"
                 out.append(doc.diagnostic(("prompts", name), f"unknown prompt name {_show(name)}", hint, key=True))
     if isinstance(prompts, dict):
@@ -449,7 +434,7 @@ def _placeholder_typos(doc: SpecDocument, path: Loc, text: str, fields: frozense
     would otherwise reach the model verbatim. Other braces (JSON, code) are left alone."""
     out = []
     for name in dict.fromkeys(_PLACEHOLDER.findall(text)):
-        guess = None if name in fields else suggest(name, sorted(fields))
+        guess = None if name in fields else did_you_mean(name, sorted(fields))
         if guess:
             known = ", ".join("{" + f + "}" for f in sorted(fields))
             out.append(doc.diagnostic(path, f"unknown placeholder {{{name}}} in {what} (it gets {known})",

@@ -8,7 +8,8 @@ import re
 import pytest
 
 from archon.backends import Client
-from archon.benchmarks import evaluate, load_benchmark, wilson_interval
+from archon.benchmarks import evaluate, load_benchmark
+from archon.util import wilson
 from archon.cli.eval import baseline_spec
 from archon.graph import compile_pipeline
 from archon.spec.schema import Spec
@@ -38,7 +39,7 @@ def test_baseline_report_accuracy_interval_and_rows():
     expected = sum(1 for r in dev if len(r.input) % 2 == 0) / len(dev)
     assert report.n == 20 and report.accuracy == pytest.approx(expected)
     assert report.ci_low <= report.accuracy <= report.ci_high
-    assert (report.ci_low, report.ci_high) == pytest.approx(wilson_interval(expected, 20))
+    assert (report.ci_low, report.ci_high) == pytest.approx(wilson(expected * 20, 20))
     assert report.n_failed == 0 and report.n_scorer_errors == 0
     assert report.cost.calls == 20
     assert [r["id"] for r in report.rows] == [r.id for r in dev]
@@ -92,9 +93,3 @@ def test_scorer_errors_are_counted_not_hidden(tmp_path):
     assert report.accuracy == 0.5
 
 
-def test_wilson_interval_edges():
-    assert wilson_interval(0.0, 0) == (0.0, 1.0)
-    lo, hi = wilson_interval(1.0, 20)
-    assert hi == 1.0 and 0.8 < lo < 0.9
-    lo, hi = wilson_interval(0.5, 100)
-    assert lo == pytest.approx(0.4038, abs=1e-3) and hi == pytest.approx(0.5962, abs=1e-3)

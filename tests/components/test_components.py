@@ -9,7 +9,7 @@ import pytest
 
 from archon.components import COMPONENTS, PromptBook
 from archon.components.generate import choose_shots
-from archon.components.types import derive_seed
+from archon.components.types import sample_seed
 from archon.testing.fake import Failure
 from pipeline_kit import Smart, last_user, seeded
 
@@ -48,7 +48,7 @@ def test_generate_models_times_samples(run_component) -> None:
             assert cand.text.startswith(f"{cand.model}/{cand.sample_index}:")
     req = client.requests[0]
     assert (req.temperature, req.top_p, req.max_tokens, req.stop) == (0.9, 0.8, 40, ("\n\n",))
-    assert {(r.sample_index, r.seed) for r in client.requests} == {(k, derive_seed("n1", k)) for k in range(3)}
+    assert {(r.sample_index, r.seed) for r in client.requests} == {(k, sample_seed("n1", k)) for k in range(3)}
     assert len(states[0].calls) == 6 and states[0].cost.calls == 6
 
 

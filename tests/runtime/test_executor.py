@@ -148,12 +148,12 @@ def test_same_inputs_same_outputs() -> None:
 
 
 def test_seeds_depend_on_node_and_sample_only() -> None:
-    from archon.runtime import derive_seed
+    from archon.runtime import sample_seed
 
     _, client, _, _ = run([{"type": "generate", "model": "m1", "samples": 3}, {"type": "vote"}])
     seeds = {(r.sample_index, r.seed) for r in client.requests}
-    assert seeds == {(k, derive_seed("generate1", k)) for k in range(3)}
-    assert len({derive_seed("generate1", k) for k in range(50)}) == 50
+    assert seeds == {(k, sample_seed("generate1", k)) for k in range(3)}
+    assert len({sample_seed("generate1", k) for k in range(50)}) == 50
 
 
 def test_failed_generate_samples_appear_in_the_result() -> None:

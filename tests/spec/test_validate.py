@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from archon.errors import SpecError
-from archon.spec import load_spec_text, schema_diagnostics, suggest, validate_pipeline
+from archon.spec import load_spec_text, schema_diagnostics, validate_pipeline
 from archon.spec.schema import GenerateSpec, Spec
 
 
@@ -82,14 +82,6 @@ def test_schema_diagnostics_returns_instead_of_raising() -> None:
     assert spec is not None and found == []
     spec, found = schema_diagnostics(load_spec_text("pipeline:\n  - {type: generat}\n"))
     assert spec is None and [d.message for d in found] == ["unknown component type 'generat'"]
-
-
-@pytest.mark.parametrize(
-    "word,options,expected",
-    [("fuser", ["fuse", "rank"], "fuse"), ("RANK", ["fuse", "rank"], "rank"), ("maj", ["majority", "weighted"], "majority"), ("zz", ["a"], None)],
-)
-def test_suggest(word: str, options: list[str], expected: str | None) -> None:
-    assert suggest(word, options) == expected
 
 
 def test_settings_of_a_space_are_read_without_its_pipeline(tmp_path) -> None:
