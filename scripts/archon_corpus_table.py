@@ -14,7 +14,8 @@ import re
 import sys
 from pathlib import Path
 
-from archon.importers import ArchonConfigError, import_archon
+from archon.errors import ImportArchonError
+from archon.importers import import_archon
 from archon.importers.archon_json import ERROR_CODES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +37,7 @@ def main(argv: list[str]) -> int:
         return 2
     files = sorted(corpus.rglob("*.json"))
     outcomes: collections.Counter[str] = collections.Counter()
-    rejected: list[tuple[str, ArchonConfigError]] = []
+    rejected: list[tuple[str, ImportArchonError]] = []
     warnings: collections.Counter[str] = collections.Counter()
     warned_files = 0
     local_ok = 0
@@ -44,7 +45,7 @@ def main(argv: list[str]) -> int:
         name = path.relative_to(corpus).as_posix()
         try:
             result = import_archon(path)
-        except ArchonConfigError as exc:
+        except ImportArchonError as exc:
             outcomes[exc.diagnostics[0].code] += 1
             rejected.append((name, exc))
         else:
@@ -55,7 +56,7 @@ def main(argv: list[str]) -> int:
         try:
             import_archon(path, local=True)
             local_ok += 1
-        except ArchonConfigError:
+        except ImportArchonError:
             pass
 
     out = print

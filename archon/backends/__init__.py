@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from archon.backends.accounting import Cost, call_dollars
-from archon.backends.base import Backend, CallRequest, CallResult, Usage
+from archon.backends.accounting import call_dollars
+from archon.backends.base import Backend
+from archon.backends.records import CallRequest, CallResult, Cost, Usage
 
 __all__ = [
     "Backend",

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from archon.backends.base import CallRequest, CallResult, Usage
+from archon.backends.records import CallRequest, CallResult, Usage
 
 __all__ = ["CallCache", "ModelIdentity", "cache_key", "canonical_json", "default_cache_path", "lease_owner"]
 

@@ -40,7 +40,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Sequence
 
 from archon.backends.accounting import call_dollars
-from archon.backends.base import Backend, CallRequest, CallResult, Usage
+from archon.backends.base import Backend
+from archon.backends.records import CallRequest, CallResult, Usage
 from archon.backends.cache import CallCache, ModelIdentity, cache_key, default_cache_path, lease_owner
 from archon.backends.meter import Meter
 from archon.errors import BackendError, ReplayMissError, RetryableBackendError

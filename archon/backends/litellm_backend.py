@@ -32,8 +32,9 @@ import os
 import time
 from typing import Any, Sequence
 
-from archon.backends.base import CallRequest, CallResult, Usage
-from archon.errors import BackendError, MissingDependencyError, RetryableBackendError
+from archon.backends.records import CallRequest, CallResult, Usage
+from archon.errors import BackendError, RetryableBackendError
+from archon.util import import_optional
 
 __all__ = ["LiteLLMBackend", "classify_exception", "parse_retry_after"]
 
@@ -43,10 +44,8 @@ _NO_KEY = "sk-no-key-required"
 
 def _import_litellm() -> Any:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    try:
-        import litellm
-    except ImportError as exc:  # pragma: no cover - litellm is a core dependency
-        raise MissingDependencyError("litellm is not installed (pip install archon)") from exc
+    # imported on first use, not with this module: litellm takes seconds and ~200 MB to import
+    litellm = import_optional("litellm", feature="the litellm backend", extra=None)
     litellm.suppress_debug_info = True
     litellm.telemetry = False
     return litellm

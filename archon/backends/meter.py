@@ -5,8 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import asdict, dataclass
 
-from archon.backends.accounting import Cost
-from archon.backends.base import CallResult
+from archon.backends.records import CallResult, Cost
 
 __all__ = ["Meter", "MeterSnapshot"]
 

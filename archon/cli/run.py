@@ -142,7 +142,7 @@ def _summary(results: list[Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from archon.backends.accounting import Cost
+    from archon.backends.records import Cost
 
     total = sum((r.cost for r in results), Cost())
     statuses = {s: sum(1 for r in results if r.status == s) for s in ("ok", "failed", "call_failed", "over_budget")}

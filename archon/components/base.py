@@ -12,8 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Protocol, Sequence
 
-from archon.backends.accounting import Cost
-from archon.backends.base import CallRequest, CallResult, Usage
+from archon.backends.records import CallRequest, CallResult, Cost, Usage
 from archon.components.parsing import default_extract
 from archon.components.prompting import PromptBook
 from archon.components.types import CallRecord, Candidate, QueryState, sample_seed

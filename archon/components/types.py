@@ -13,7 +13,7 @@ import hashlib
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Mapping
 
-from archon.backends.accounting import Cost
+from archon.backends.records import Cost
 
 __all__ = [
     "CallRecord",

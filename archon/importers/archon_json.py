@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from archon.errors import ImportArchonError
+from archon.errors import Diagnostic, ImportArchonError
 from archon.importers.archon_keys import (
     ALL_COMPONENT_KEYS,
     COMPONENT_KEYS,
@@ -41,6 +41,7 @@ from archon.importers.archon_keys import (
     TOP_LEVEL_KEYS,
     KeyPolicy,
 )
+from archon.importers.validation import validate_imported
 from archon.importers.json_positions import JsonPositions, line_col, scan_positions
 from archon.importers.providers import PROVIDERS, UNSUPPORTED_MODEL_TYPES, model_entry, short_name
 from archon.spec.schema import LOCAL_MODEL_NAME
@@ -51,8 +52,6 @@ __all__ = [
     "ERROR_CODES",
     "LOCAL_MAX_TOKENS",
     "MAX_CONFIG_BYTES",
-    "ArchonConfigError",
-    "ImportIssue",
     "ImportResult",
     "convert_archon",
     "import_archon",
@@ -71,7 +70,7 @@ PAIRRM = "llm-blender/PairRM"
 
 Path = tuple[Any, ...]
 
-#: Every error class the importer reports (``ImportIssue.code``), with what it means.
+#: Every class of error the importer reports (``Diagnostic.code``), with what it means.
 ERROR_CODES: dict[str, str] = {
     "unreadable": "the file cannot be read, or is far too large for a config",
     "not-utf8": "the file is not UTF-8 text",
@@ -108,37 +107,6 @@ ERROR_CODES: dict[str, str] = {
 # ----------------------------------------------------------------------------- results
 
 
-@dataclass(frozen=True)
-class ImportIssue:
-    """One problem found while importing, at a 1-based position in the Archon file."""
-
-    file: str
-    line: int
-    column: int
-    message: str
-    hint: str | None = None
-    severity: Literal["error", "warning"] = "error"
-    code: str = ""  # the error class, one of ERROR_CODES ("" for warnings)
-
-    def format(self) -> str:
-        where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
-        tail = f" ({self.hint})" if self.hint else ""
-        return f"{where}: {self.severity}: {self.message}{tail}"
-
-
-class ArchonConfigError(ImportArchonError):
-    """An Archon config cannot be imported. ``diagnostics`` lists every problem, in file order."""
-
-    def __init__(self, diagnostics: list[ImportIssue]) -> None:
-        self.diagnostics = sorted(diagnostics, key=lambda d: (d.line, d.column))
-        super().__init__("\n".join(d.format() for d in self.diagnostics))
-
-    @property
-    def codes(self) -> list[str]:
-        """The error classes found, in file order, without repeats."""
-        return list(dict.fromkeys(d.code for d in self.diagnostics))
-
-
 @dataclass
 class ImportResult:
     """A converted config: the spec tree, its YAML text and the warnings raised on the way."""
@@ -146,7 +114,7 @@ class ImportResult:
     source: str
     tree: dict[str, Any]
     yaml: str
-    warnings: list[ImportIssue] = field(default_factory=list)
+    warnings: list[Diagnostic] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- public API
@@ -158,7 +126,7 @@ def import_archon_file(
     model_map: Mapping[str, str] | None = None,
     local: bool = False,
 ) -> str:
-    """Convert the Archon config at ``path`` into archon pipeline YAML (raises ArchonConfigError)."""
+    """Convert the Archon config at ``path`` into archon pipeline YAML (raises ImportArchonError)."""
     return import_archon(path, model_map=model_map, local=local).yaml
 
 
@@ -174,13 +142,13 @@ def import_archon(
     try:
         size = os.path.getsize(source)
         if size > MAX_CONFIG_BYTES:
-            raise ArchonConfigError([ImportIssue(
+            raise ImportArchonError([Diagnostic(
                 source, 0, 0, f"file is {size} bytes, larger than the {MAX_CONFIG_BYTES}-byte limit",
                 "an Archon config is a few kilobytes of JSON; is this the right file?", code="unreadable")])
         with open(source, "rb") as handle:
             raw = handle.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
-        raise ArchonConfigError([ImportIssue(source, 0, 0, f"cannot read the file: {exc.strerror or exc}", code="unreadable")]) from None
+        raise ImportArchonError([Diagnostic(source, 0, 0, f"cannot read the file: {exc.strerror or exc}", code="unreadable")]) from None
     return import_archon_text(_decode(raw, source), source, model_map=model_map, local=local, validate=validate)
 
 
@@ -197,20 +165,18 @@ def import_archon_text(
     try:
         positions = scan_positions(text)
     except ValueError as exc:  # nesting too deep
-        raise ArchonConfigError([ImportIssue(source, 1, 1, f"the JSON document is {exc}",
+        raise ImportArchonError([Diagnostic(source, 1, 1, f"the JSON document is {exc}",
                                              "an Archon config nests four levels deep", code="too-deep")]) from None
     converter = _Converter(source, positions, model_map=model_map, local=local)
     for path, line, column in positions.duplicates:
-        converter.errors.append(ImportIssue(
+        converter.errors.append(Diagnostic(
             source, line, column, f"duplicate key {_show_path_key(path)}",
             "JSON readers silently keep the last one; remove one of them", code="duplicate-key"))
     tree = converter.convert(data)
     converter.warnings.sort(key=lambda w: (w.line, w.column))
     text_out = render_yaml(tree, source, converter.warnings)
     if validate:
-        from archon.importers.validation import validate_imported
-
-        validate_imported(text_out, converter)
+        validate_imported(text_out, converter.source, converter.origin, converter.position_of)
     return ImportResult(source, tree, text_out, list(converter.warnings))
 
 
@@ -240,7 +206,7 @@ def _decode(raw: bytes, source: str) -> str:
     except UnicodeDecodeError as exc:
         good = raw[: exc.start].decode("utf-8")
         line, column = line_col([0] + [i + 1 for i, c in enumerate(good) if c == "\n"], len(good))
-        raise ArchonConfigError([ImportIssue(
+        raise ImportArchonError([Diagnostic(
             source, line, column, f"the file is not UTF-8 text (byte 0x{raw[exc.start]:02x})",
             "JSON files are UTF-8; re-save the file as UTF-8", code="not-utf8")]) from None
 
@@ -253,9 +219,9 @@ def _parse_json(text: str, source: str) -> Any:
         hint = f"found {found!r} here" if found.strip() else "the text ends too early"
         if exc.msg.startswith("Expecting ',' delimiter"):
             hint += "; a value must be followed by ',' or a closing bracket"
-        raise ArchonConfigError([ImportIssue(source, exc.lineno, exc.colno, f"invalid JSON: {exc.msg}", hint, code="invalid-json")]) from None
+        raise ImportArchonError([Diagnostic(source, exc.lineno, exc.colno, f"invalid JSON: {exc.msg}", hint, code="invalid-json")]) from None
     except RecursionError:
-        raise ArchonConfigError([ImportIssue(source, 1, 1, "the JSON document is nested too deeply",
+        raise ImportArchonError([Diagnostic(source, 1, 1, "the JSON document is nested too deeply",
                                              "an Archon config nests four levels deep", code="too-deep")]) from None
 
 
@@ -337,8 +303,8 @@ class _Converter:
         if local:
             self.model_map.setdefault("*", LOCAL_MODEL_NAME)
         self.local = local
-        self.errors: list[ImportIssue] = []
-        self.warnings: list[ImportIssue] = []
+        self.errors: list[Diagnostic] = []
+        self.warnings: list[Diagnostic] = []
         self._warned: dict[str, int] = {}  # dedupe key -> index in self.warnings
         self._warn_count: dict[str, int] = {}
         self.models: dict[str, dict[str, Any]] = {}
@@ -353,6 +319,12 @@ class _Converter:
             return (0, 0)
         return self.positions.key(path) if key else self.positions.value(path)
 
+    def position_of(self, path: Path | None) -> tuple[int, int]:
+        """Where the value at ``path`` is; (1, 1) for no path, (0, 0) without positions."""
+        if not self.positions.values:
+            return (0, 0)
+        return (1, 1) if path is None else self.positions.value(path)
+
     def _located(self, path: Path, message: str) -> str:
         # Without positions (convert_archon on a dict), say where in words.
         return message if self.positions.values else f"{_where(path)}: {message}"
@@ -360,7 +332,7 @@ class _Converter:
     def error(self, code: str, path: Path, message: str, hint: str | None = None, *, key: bool = False) -> None:
         """Record an error; ``code`` names its class (see :data:`ERROR_CODES`)."""
         line, column = self._pos(path, key)
-        self.errors.append(ImportIssue(self.source, line, column, self._located(path, message), hint, code=code))
+        self.errors.append(Diagnostic(self.source, line, column, self._located(path, message), hint, code=code))
 
     def warn(self, path: Path, message: str, hint: str | None = None, *, key: bool = True,
              dedupe: str | None = None) -> None:
@@ -370,19 +342,19 @@ class _Converter:
             index = self._warned[dedupe]
             first = self.warnings[index]
             base = first.message.split(" [", 1)[0]
-            self.warnings[index] = ImportIssue(first.file, first.line, first.column,
+            self.warnings[index] = Diagnostic(first.file, first.line, first.column,
                                                f"{base} [{self._warn_count[dedupe]} places; first here]",
                                                first.hint, "warning")
             return
         line, column = self._pos(path, key)
-        self.warnings.append(ImportIssue(self.source, line, column, self._located(path, message), hint, "warning"))
+        self.warnings.append(Diagnostic(self.source, line, column, self._located(path, message), hint, "warning"))
         if dedupe is not None:
             self._warned[dedupe] = len(self.warnings) - 1
             self._warn_count[dedupe] = 1
 
     def fail_if_errors(self) -> None:
         if self.errors:
-            raise ArchonConfigError(self.errors)
+            raise ImportArchonError(self.errors)
 
     # -- the whole config --------------------------------------------------------------------
 
@@ -747,7 +719,7 @@ def _mapped_entry(model: str) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- YAML output
 
 
-def render_yaml(tree: dict[str, Any], source: str, warnings: list[ImportIssue]) -> str:
+def render_yaml(tree: dict[str, Any], source: str, warnings: list[Diagnostic]) -> str:
     """The spec as YAML: components one per line, a header naming the source and the warnings."""
     import yaml
 

@@ -20,7 +20,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Pattern, Sequence, Union
 
-from archon.backends.base import CallRequest, CallResult, Usage
+from archon.backends.records import CallRequest, CallResult, Usage
 from archon.errors import BackendError, RetryableBackendError
 
 __all__ = [

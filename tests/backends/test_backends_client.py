@@ -273,7 +273,7 @@ def test_meter_totals_match_results() -> None:
 
 
 def test_meter_is_thread_safe() -> None:
-    from archon.backends.base import CallResult, Usage
+    from archon.backends.records import CallResult, Usage
 
     meter = Meter()
     result = CallResult(text="x", usage=Usage(2, 3, 0.5))
@@ -294,7 +294,7 @@ def test_meter_is_thread_safe() -> None:
 
 
 def test_cost_adds_up() -> None:
-    from archon.backends.base import CallResult, Usage
+    from archon.backends.records import CallResult, Usage
 
     spent = Cost.of(CallResult(text="a", usage=Usage(10, 5, 0.2), latency=1.0))
     saved = Cost.of(CallResult(text="a", usage=Usage(10, 5, 0.2), cached=True))

@@ -13,7 +13,7 @@ import textwrap
 
 import pytest
 
-from archon.backends.base import CallRequest, CallResult, Usage
+from archon.backends.records import CallRequest, CallResult, Usage
 from archon.backends.cache import CallCache, ModelIdentity, cache_key, canonical_json
 
 IDENT = ModelIdentity("litellm", "openai/gpt-4o-mini", None)
@@ -149,7 +149,7 @@ def test_four_processes_write_at_once(tmp_path) -> None:
 _CRASHING_WRITER = textwrap.dedent(
     """
     import sys, time
-    from archon.backends.base import CallResult, Usage
+    from archon.backends.records import CallResult, Usage
     from archon.backends.cache import CallCache, ModelIdentity
 
     cache = CallCache(sys.argv[1])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from archon.backends.base import CallRequest
+from archon.backends.records import CallRequest
 from archon.backends.vllm_backend import VllmBackend, group_requests
 from archon.spec.schema import ModelSpec
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from archon.backends.base import CallResult
+from archon.backends.records import CallResult
 from archon.benchmarks import load_benchmark
 from archon.benchmarks.judge import parse_pair_verdict, parse_rating
 from archon.errors import BenchmarkError

@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 
 from pydantic import TypeAdapter
 
-from archon.backends.base import CallRequest, CallResult
+from archon.backends.records import CallRequest, CallResult
 from archon.components import COMPONENTS, NodeContext, PromptBook
 from archon.components.types import Candidate, QueryState
 from archon.spec.schema import Component, ModelSpec, Spec

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from archon.errors import Diagnostic, ImportArchonError, InputError, SpecError
-from archon.importers import ArchonConfigError, convert_archon, import_archon_text
+from archon.importers import convert_archon, import_archon_text
 from archon.importers.archon_json import ERROR_CODES, LOCAL_MAX_TOKENS
 from archon.spec.schema import LOCAL_MODEL_NAME
 
@@ -38,8 +38,8 @@ def nodes(tree: dict[str, Any]) -> list[list[str]]:
     return [[node["type"] for node in layer] for layer in tree["pipeline"]]
 
 
-def errors_of(data: Any, **kwargs: Any) -> ArchonConfigError:
-    with pytest.raises(ArchonConfigError) as info:
+def errors_of(data: Any, **kwargs: Any) -> ImportArchonError:
+    with pytest.raises(ImportArchonError) as info:
         run(data, **kwargs)
     return info.value
 
@@ -57,8 +57,7 @@ def position_of(text: str, needle: str, occurrence: int = 1) -> tuple[int, int]:
 
 
 def test_errors_are_input_errors() -> None:
-    assert issubclass(ArchonConfigError, ImportArchonError)
-    assert issubclass(ArchonConfigError, InputError)
+    assert issubclass(ImportArchonError, InputError)
 
 
 # ----------------------------------------------------------------------------- generate
@@ -361,7 +360,7 @@ def test_layout_error_points_at_the_offending_component() -> None:
 
 def test_invalid_json_reports_jsons_own_line_and_column() -> None:
     text = '{\n  "name": "t",\n  "layers": [[{"type": "generator"tor", "model": "m"}]]\n}'
-    with pytest.raises(ArchonConfigError) as info:
+    with pytest.raises(ImportArchonError) as info:
         import_archon_text(text, "bad.json")
     (diag,) = info.value.diagnostics
     assert (diag.code, diag.line, diag.column) == ("invalid-json", 3, 35)
@@ -370,7 +369,7 @@ def test_invalid_json_reports_jsons_own_line_and_column() -> None:
 
 
 def test_truncated_json() -> None:
-    with pytest.raises(ArchonConfigError) as info:
+    with pytest.raises(ImportArchonError) as info:
         import_archon_text('{"name": "t", "layers": [', "cut.json")
     assert info.value.diagnostics[0].hint == "the text ends too early"
 
@@ -378,21 +377,21 @@ def test_truncated_json() -> None:
 def test_duplicate_keys_are_errors() -> None:
     text = '{"name": "t", "layers": [[{"type": "generator", "model": "m", "model_type": "Together_API",' \
            ' "temperature": 0.7, "temperature": 1.5, "max_tokens": 9}]]}'
-    with pytest.raises(ArchonConfigError) as info:
+    with pytest.raises(ImportArchonError) as info:
         import_archon_text(text, "dup.json")
     (diag,) = info.value.diagnostics
     assert (diag.code, diag.line, diag.column) == ("duplicate-key", 1, text.index('"temperature": 1.5') + 1)
 
 
 def test_top_level_must_be_an_object() -> None:
-    with pytest.raises(ArchonConfigError) as info:
+    with pytest.raises(ImportArchonError) as info:
         import_archon_text("[1, 2]", "list.json")
     assert info.value.codes == ["not-an-object"]
 
 
 def test_deep_nesting_is_refused_cleanly() -> None:
     text = '{"name": "t", "layers": ' + "[" * 5000 + "]" * 5000 + "}"
-    with pytest.raises(ArchonConfigError) as info:
+    with pytest.raises(ImportArchonError) as info:
         import_archon_text(text, "deep.json")
     assert info.value.codes == ["too-deep"]
 
@@ -406,7 +405,7 @@ def test_non_utf8_and_bom(tmp_path: Any) -> None:
     assert import_archon(bom).tree["pipeline"]
     bad = tmp_path / "latin1.json"
     bad.write_bytes(b'{\n "name": "caf\xe9", "layers": []}')
-    with pytest.raises(ArchonConfigError) as info:
+    with pytest.raises(ImportArchonError) as info:
         import_archon(bad)
     (diag,) = info.value.diagnostics
     assert (diag.code, diag.line, diag.column) == ("not-utf8", 2, 14)
@@ -415,7 +414,7 @@ def test_non_utf8_and_bom(tmp_path: Any) -> None:
 def test_missing_file_is_an_input_error(tmp_path: Any) -> None:
     from archon.importers import import_archon
 
-    with pytest.raises(ArchonConfigError) as info:
+    with pytest.raises(ImportArchonError) as info:
         import_archon(tmp_path / "nope.json")
     assert info.value.codes == ["unreadable"]
 
@@ -426,7 +425,7 @@ def test_missing_file_is_an_input_error(tmp_path: Any) -> None:
 def test_convert_archon_on_a_dict_says_where_in_words() -> None:
     tree = convert_archon(config([comp("generator")], [comp("fuser")]), "x.json")
     assert nodes(tree) == [["generate"], ["fuse"]]
-    with pytest.raises(ArchonConfigError) as info:
+    with pytest.raises(ImportArchonError) as info:
         convert_archon(config([comp("generator")], [comp("fuser", length_contorl=True)]), "x.json")
     assert str(info.value) == ("x.json: error: layers[1][0].length_contorl: unknown key 'length_contorl' in a fuser "
                                "(did you mean 'length_control'?)")

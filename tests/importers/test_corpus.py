@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from archon.importers import ArchonConfigError, import_archon
+from archon.errors import ImportArchonError
+from archon.importers import import_archon
 from archon.spec.schema import LOCAL_MODEL_NAME
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -74,7 +75,7 @@ def test_config_imports_or_is_rejected_exactly(name: str) -> None:
     path = CORPUS / name
     if name in REJECTED:
         code, line, column, fragment, count = REJECTED[name]
-        with pytest.raises(ArchonConfigError) as info:
+        with pytest.raises(ImportArchonError) as info:
             import_archon(path)
         first = info.value.diagnostics[0]
         assert (first.code, first.line, first.column) == (code, line, column), first.format()
@@ -108,7 +109,7 @@ def test_config_imports_for_the_local_model(name: str) -> None:
 @needs_corpus
 def test_search_config_is_rejected_as_not_an_architecture() -> None:
     path = CORPUS / "itas_example_search_config.json"
-    with pytest.raises(ArchonConfigError) as info:
+    with pytest.raises(ImportArchonError) as info:
         import_archon(path)
     message = str(info.value)
     assert message.count("\n") == 0, "one clear line, not a list of 'unknown key' errors"

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from archon.backends.base import CallRequest
+from archon.backends.records import CallRequest
 from archon.errors import BackendError, RetryableBackendError
 from archon.testing import FakeBackend, Failure, ScriptedModel, default_text, get_script, register_script
 
