@@ -15,7 +15,7 @@ __all__ = ["__version__", "load_pipeline", "load_spec", "search"]
 
 _LAZY = {
     "load_spec": ("archon.spec", "load_spec_file"),
-    "load_pipeline": ("archon.runtime", "load_pipeline"),
+    "load_pipeline": ("archon.pipeline_file", "load_pipeline"),
     "search": ("archon.search", "run_search"),
 }
 

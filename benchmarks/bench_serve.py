@@ -72,7 +72,7 @@ def queries(clients: int, per_client: int, tag: str) -> list[list[str]]:
 
 
 async def direct_run(spec: Path, clients: int, per_client: int) -> Run:
-    from archon.runtime import load_pipeline
+    from archon.pipeline_file import load_pipeline
 
     pipeline = load_pipeline(spec, cache=False)
     run = Run("direct", clients)

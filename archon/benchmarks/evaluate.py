@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from archon.benchmarks.base import Benchmark, Record
+from archon.runtime import Executor
 from archon.util import wilson
 
 __all__ = ["EvalReport", "evaluate", "shot_examples"]
@@ -97,8 +98,6 @@ async def evaluate(
     ``batch_size`` (every query of a batch goes through each node together); ``progress(done,
     total)`` is called after each batch.
     """
-    from archon.runtime import Executor
-
     records = list(records)
     shot_records = benchmark.splits().shots if shots is None else list(shots)
     opts = dict(executor_options or {})

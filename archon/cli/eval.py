@@ -92,13 +92,13 @@ def eval_command(args: argparse.Namespace) -> int:
     spec = None
     base_dir = None
     if args.pipeline:
-        from archon.runtime.api import compile_spec_file
+        from archon.graph import compile_spec_file
         from archon.spec import load_spec_file
 
         doc = load_spec_file(args.pipeline)
         if doc.is_space and args.baseline:
             # a baseline needs only the space's models and benchmark: take them from its first point
-            from archon.spec.validate import check_space
+            from archon.space import check_space
 
             space, _ = check_space(doc)
             point = space.first()

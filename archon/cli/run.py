@@ -78,7 +78,7 @@ def read_queries(path: str) -> list[tuple[Any, str]]:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from archon.runtime import load_pipeline
+    from archon.pipeline_file import load_pipeline
 
     queries = [(None, args.query)] if args.query is not None else read_queries(args.input)
     cache: Any = False if args.no_cache else args.cache

@@ -35,7 +35,8 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from archon.cli._common import no_space
     from archon.errors import InputError
-    from archon.spec import check_pipeline, load_spec_file
+    from archon.graph import check_pipeline
+    from archon.spec import load_spec_file
 
     if args.query_tokens is not None and args.query_tokens < 1:
         raise InputError(f"archon show: error: --query-tokens must be >= 1, got {args.query_tokens}")

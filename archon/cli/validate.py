@@ -26,7 +26,9 @@ def register(subparsers: Any) -> None:
 def summarise(file: str) -> str:
     """Load and validate ``file``; the one-line summary for a valid spec. Raises SpecError."""
     from archon.cli._common import format_size
-    from archon.spec import check_pipeline, check_space, load_spec_file
+    from archon.graph import check_pipeline
+    from archon.space import check_space
+    from archon.spec import load_spec_file
 
     doc = load_spec_file(file)
     if doc.is_space:

@@ -14,6 +14,7 @@ from archon.graph.kinds import KINDS, Kind
 from archon.graph.pipeline import DEFAULT_QUERY_TOKENS, CompositionError, Finding, Pipeline, compile_pipeline
 from archon.graph.render import FORMATS, render, to_dot, to_mermaid, to_text
 from archon.graph.rules import RULES
+from archon.graph.validate import check_pipeline, compile_spec_file, validate_pipeline
 
 __all__ = [
     "DEFAULT_QUERY_TOKENS",
@@ -27,10 +28,13 @@ __all__ = [
     "StaticCost",
     "calls_by_model",
     "calls_for",
+    "check_pipeline",
+    "compile_spec_file",
     "candidates_out",
     "compile_pipeline",
     "render",
     "to_dot",
     "to_mermaid",
     "to_text",
+    "validate_pipeline",
 ]

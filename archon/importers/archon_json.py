@@ -14,7 +14,7 @@ Three kinds of check, in this order, each reporting every problem it finds:
 3. the layout rules Archon's runtime asserts (generators only in the first layer, a critic/
    ranker/verifier alone in its layer, something to work on for every non-generator, a
    unit-test evaluator only after a unit-test generator), then archon's own validator
-   (:func:`archon.spec.validate.validate_pipeline`, which runs the graph rules) on the result,
+   (:func:`archon.graph.validate_pipeline`, which runs the graph rules) on the result,
    with its findings mapped back to the Archon component they came from.
 
 Warnings never stop an import; they are returned with the result and written as comments at the

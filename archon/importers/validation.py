@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping
 
 from archon.errors import Diagnostic, ImportArchonError, SpecError
 from archon.spec.document import SpecDocument, load_spec_text
-from archon.spec.validate import validate_pipeline
+from archon.graph import validate_pipeline
 
 __all__ = ["validate_imported"]
 

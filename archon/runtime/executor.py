@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from archon.components import COMPONENTS, NodeContext, PromptBook, default_extract, input_candidates
 from archon.errors import ArchonError
+from archon.graph.cost import calls_for
 from archon.components.types import Candidate, QueryResult, QueryState
 
 __all__ = ["Executor", "node_calls"]
@@ -31,8 +32,6 @@ def node_calls(component: Any, n_inputs: int, *, code_task: bool = False) -> int
     the search plans with and the calls the runtime makes agree; the tests check every
     component's actual calls (and its own ``calls`` declaration) against it.
     """
-    from archon.graph.cost import calls_for
-
     return int(calls_for(component, n_inputs, code_task=code_task))
 
 

@@ -27,6 +27,7 @@ from rich.console import Console
 from archon.backends import Client
 from archon.benchmarks import Splits, load_benchmark
 from archon.errors import InputError
+from archon.graph import check_pipeline
 from archon.search.budget import query_tokens
 from archon.search.dispatch import Dispatcher, InProcessDispatcher, RayDispatcher, task_options
 from archon.search.driver import Driver, DriverConfig, Listener
@@ -42,8 +43,8 @@ from archon.search.rundir import Direction, RunDir, open_storage, open_study, re
 from archon.search.samplers import make_sampler
 from archon.search.scoring import DEFAULT_SHARD_SIZE, ShardSettings
 from archon.search.selection import power_note
-from archon.space import Space
-from archon.spec import check_pipeline, check_space, load_settings, load_spec_file
+from archon.space import Space, check_space
+from archon.spec import load_settings, load_spec_file
 from archon.spec.schema import Settings
 
 if TYPE_CHECKING:

@@ -83,7 +83,7 @@ class Endpoint:
     """Answers HTTP requests with a pipeline. ``fake`` serves every model with a fake (tests)."""
 
     def __init__(self, config: EndpointConfig, *, run: Runner | None = None, fake: Any = None) -> None:
-        from archon.runtime import load_pipeline
+        from archon.pipeline_file import load_pipeline
 
         self.config = config
         self.pipeline = load_pipeline(config.spec, cache=config.cache, fake=fake)

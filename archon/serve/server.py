@@ -36,7 +36,8 @@ def prepare_spec(path: str | os.PathLike[str]) -> Any:
     answer reading or code-ness from its benchmark gets them written into ``task:`` here, once,
     from the file's folder (an export already has them)."""
     from archon.benchmarks.export import export_spec
-    from archon.runtime.api import compile_spec_file, needs_benchmark
+    from archon.graph import compile_spec_file
+    from archon.pipeline_file import needs_benchmark
 
     pipeline = compile_spec_file(path)
     spec = pipeline.spec

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from archon.space.choices import Categorical, Choice, FloatRange, IntRange
 from archon.space.space import CountResult, InvalidPoint, InvalidSpacePoint, PointOverBudget, Space
+from archon.space.validate import check_space
 
 __all__ = [
     "Categorical",
@@ -24,4 +25,5 @@ __all__ = [
     "InvalidSpacePoint",
     "PointOverBudget",
     "Space",
+    "check_space",
 ]

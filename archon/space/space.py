@@ -25,6 +25,9 @@ from archon.space.choices import Choice
 from archon.space.count import VALID, count_by_classes
 from archon.space.template import ChoiceT, Template, parse_template
 from archon.space.walk import Resolved, walk
+from archon.spec.document import SpecDocument
+from archon.spec.schema import Spec
+from archon.spec.validate import schema_diagnostics
 from archon.util import did_you_mean
 
 __all__ = ["CountResult", "InvalidPoint", "InvalidSpacePoint", "PointOverBudget", "Space"]
@@ -183,8 +186,6 @@ class Space:
 
     def _typed(self, resolved: Resolved) -> Any:
         """The point's typed :class:`~archon.spec.schema.Spec`, or an InvalidPoint with its schema errors."""
-        from archon.spec.schema import Spec
-
         data = dict(resolved.data)
         data["pipeline"] = {"layers": data.get("pipeline", [])}
         try:
@@ -207,9 +208,6 @@ class Space:
 
     def _positioned_error(self, resolved: Resolved, point: InvalidPoint) -> InvalidSpacePoint:
         """Re-validate with positions mapped back to the space file (only for a reported error)."""
-        from archon.spec.document import SpecDocument
-        from archon.spec.validate import schema_diagnostics
-
         sources = resolved.sources
         locate = getattr(self.doc, "locate", None)
         key_positions = getattr(self.doc, "key_positions", {})

@@ -4,12 +4,12 @@ Pydantic does the type checking (in strict mode: YAML already typed the values, 
 silently an integer and ``true`` is not silently ``1``); this module turns its errors into one-line
 diagnostics a user can act on: the key or value at fault, what was expected, and a "did you mean"
 drawn from the names that are valid *at that place*. Model references are checked here; graph rules
-(inputs, cycles, composition rules) belong to :func:`archon.graph.compile_pipeline`.
+(inputs, cycles, composition rules) belong to the graph layer above: :func:`archon.graph.check_pipeline`
+runs both, and :func:`archon.space.check_space` checks a space.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import sys
 import types
@@ -23,7 +23,7 @@ from archon.spec.document import SpecDocument
 from archon.spec.schema import COMPONENT_TYPES, LOCAL_MODEL_NAME, PROMPT_FIELDS, Settings, Spec
 from archon.util import did_you_mean
 
-__all__ = ["check_pipeline", "check_space", "load_settings", "prompt_names", "schema_diagnostics", "validate_document", "validate_pipeline"]
+__all__ = ["load_settings", "prompt_names", "schema_diagnostics"]
 
 Loc = tuple[Any, ...]
 
@@ -470,82 +470,3 @@ def load_settings(doc: SpecDocument) -> Settings:
     if settings is None or diagnostics:
         raise SpecError(diagnostics)
     return settings
-
-
-def _compile(spec: Spec, doc: SpecDocument) -> tuple[Any, list[Diagnostic]]:
-    """Graph rules via archon.graph (absent -> no graph checks): (pipeline or None, problems)."""
-    try:
-        from archon.graph import compile_pipeline
-    except ImportError:  # the graph layer is optional for the spec layer's own tests
-        return None, []
-    try:
-        return compile_pipeline(spec, locate=doc.locate, file=doc.file), []
-    except SpecError as exc:
-        return None, [dataclasses.replace(d, file=doc.file) for d in exc.diagnostics]
-
-
-def check_pipeline(doc: SpecDocument) -> tuple[Spec, Any]:
-    """Like :func:`validate_pipeline`, also returning the compiled ``archon.graph.Pipeline``
-    (None only when the graph package is not importable)."""
-    if doc.is_space:
-        raise SpecError(
-            [
-                doc.diagnostic(
-                    ("pipeline",),
-                    "this spec is a search space (it has choices), not a pipeline",
-                    "use 'archon space' to sample pipelines from it",
-                    key=True,
-                )
-            ]
-        )
-    spec, diagnostics = schema_diagnostics(doc)
-    if spec is None:
-        raise SpecError(diagnostics)
-    pipeline, problems = _compile(spec, doc)
-    if problems:
-        raise SpecError(problems)
-    return spec, pipeline
-
-
-def validate_pipeline(doc: SpecDocument) -> Spec:
-    """Schema, references and graph rules of a resolved pipeline; raise SpecError with them all."""
-    return check_pipeline(doc)[0]
-
-
-def check_space(doc: SpecDocument, *, max_points: int = 5_000, samples: int = 500) -> tuple[Any, Any]:
-    """A space and its :class:`archon.space.CountResult`; a space without one valid pipeline is
-    an error, reported with the diagnostics of a sampled point so the user sees the cause.
-
-    Validation counts exactly only up to ``max_points`` points and estimates beyond, so that
-    ``archon validate`` stays fast on large spaces; ``archon space`` asks for the exact count."""
-    from archon.space import InvalidPoint, Space
-
-    space = Space.from_document(doc)
-    count = space.count(max_points=max_points, samples=samples)
-    if count.exact == 0 or (count.exact is None and count.checked and not count.valid):
-        example: list[Diagnostic] = []
-        point = space.sample(0)
-        if isinstance(point, InvalidPoint):
-            try:
-                space.resolve(point.assignment)
-            except SpecError as exc:
-                example = list(exc.diagnostics)
-        header = doc.diagnostic(
-            ("pipeline",),
-            "no point of this space is a valid pipeline",
-            f"all {count.checked} checked points break a rule; a sampled point fails with the errors below"
-            if example
-            else f"all {count.checked} checked points break a rule",
-            key=True,
-        )
-        raise SpecError([header, *example])
-    return space, count
-
-
-def validate_document(doc: SpecDocument) -> Any:
-    """A pipeline -> :class:`Spec`; a space -> ``archon.space.Space``. Raises SpecError."""
-    if not doc.is_space:
-        return validate_pipeline(doc)
-    from archon.space import Space
-
-    return Space.from_document(doc)

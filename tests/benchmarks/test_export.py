@@ -17,8 +17,9 @@ from archon.benchmarks import load_benchmark
 from archon.benchmarks.export import executor_options, export_spec, extractor, task_from_benchmark, write_export
 from archon.benchmarks.scorers import SCORERS
 from archon.cli import main
-from archon.runtime import load_pipeline
-from archon.spec import load_spec_file, validate_pipeline
+from archon.pipeline_file import load_pipeline
+from archon.graph import validate_pipeline
+from archon.spec import load_spec_file
 from archon.spec.schema import ANSWER_FORMATS
 from archon.testing import FakeBackend
 

@@ -88,7 +88,8 @@ def test_space_prints_size_and_valid_samples(capsys: pytest.CaptureFixture[str])
     assert "size: 50 valid pipelines (exact) of 50 points" in out
     documents = out.split("--- # sample ")[1:]
     assert len(documents) == 3
-    from archon.spec import load_spec_text, validate_pipeline
+    from archon.graph import validate_pipeline
+    from archon.spec import load_spec_text
 
     for document in documents:
         body = document.split("\n", 1)[1]

@@ -51,15 +51,10 @@ REJECTED: dict[str, tuple[str, int, int, str, int]] = {
 
 def _validate_yaml(text: str, name: str) -> object:
     """Load the produced YAML back with archon's spec loader, validate it and compile the graph."""
+    from archon.graph import check_pipeline
     from archon.spec.document import load_spec_text
-    from archon.spec.validate import validate_pipeline
 
-    spec = validate_pipeline(load_spec_text(text, name))
-    try:
-        from archon.graph import compile_pipeline
-    except ImportError:
-        return spec
-    return compile_pipeline(spec)
+    return check_pipeline(load_spec_text(text, name))[1]
 
 
 @needs_corpus

@@ -42,7 +42,7 @@ def _imported(tmp_path: Path, name: str, layers: list[list[dict[str, Any]]]) -> 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_imported_pipeline_runs_on_the_fake_backend(tmp_path: Path, name: str) -> None:
-    from archon.runtime import load_pipeline
+    from archon.pipeline_file import load_pipeline
     from archon.testing import FakeBackend
 
     path = _imported(tmp_path, name, CONFIGS[name])
@@ -58,7 +58,7 @@ def test_imported_pipeline_runs_on_the_fake_backend(tmp_path: Path, name: str) -
 @pytest.mark.slow
 def test_imported_pipeline_runs_on_the_local_model(tmp_path: Path) -> None:
     pytest.importorskip("xllamacpp", reason="needs pip install '.[local]'")
-    from archon.runtime import load_pipeline
+    from archon.pipeline_file import load_pipeline
 
     path = _imported(tmp_path, "sample-fuse", [[comp("generator", samples=2, max_tokens=24)], [comp("fuser", max_tokens=24)]])
     with load_pipeline(path, cache=False) as loaded:

@@ -38,7 +38,8 @@ def _run(pipe: Path, cwd: Path, query: str) -> dict:
 
 def test_an_export_alone_in_an_empty_folder_answers_like_the_original(tmp_path: Path) -> None:
     from archon.benchmarks.export import write_export
-    from archon.spec import load_spec_file, validate_pipeline
+    from archon.graph import validate_pipeline
+    from archon.spec import load_spec_file
 
     specs = tmp_path / "specs"
     (specs / "data").mkdir(parents=True)

@@ -33,7 +33,7 @@ pipeline:
 
 
 def test_generate_critique_fuse_then_fully_cached(tmp_path: Path) -> None:
-    from archon.runtime import load_pipeline
+    from archon.pipeline_file import load_pipeline
 
     spec = tmp_path / "critique_fuse.yaml"
     spec.write_text(CRITIQUE_FUSE)

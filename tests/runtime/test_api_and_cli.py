@@ -71,7 +71,7 @@ def test_load_pipeline_sync_and_async(pipeline_file: Path, tmp_path: Path) -> No
 
 def test_load_pipeline_bad_spec_is_an_input_error(tmp_path: Path) -> None:
     from archon.errors import SpecError
-    from archon.runtime import load_pipeline
+    from archon.pipeline_file import load_pipeline
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("pipeline:\n  - {type: generate, samples: 0}\n")

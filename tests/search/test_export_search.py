@@ -15,7 +15,8 @@ from pathlib import Path
 from search_kit import write_data
 
 from archon.cli import main
-from archon.spec import load_spec_file, validate_pipeline
+from archon.graph import validate_pipeline
+from archon.spec import load_spec_file
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -24,7 +24,8 @@ def test_quickstart_search_end_to_end(tmp_path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "verdict:" in proc.stdout and "best by dev: trial" in proc.stdout
-    from archon.spec import load_spec_file, validate_pipeline
+    from archon.graph import validate_pipeline
+    from archon.spec import load_spec_file
 
     spec = validate_pipeline(load_spec_file(run / "best.yaml"))
     assert spec.pipeline.layers[0][0].model == "local/smollm2"

@@ -13,7 +13,8 @@ import optuna
 import pytest
 
 from archon.search import run_search
-from archon.spec import load_spec_file, validate_pipeline
+from archon.graph import validate_pipeline
+from archon.spec import load_spec_file
 
 
 def _search(path: Path, run_dir: Path, **kw):

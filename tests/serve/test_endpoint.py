@@ -12,7 +12,8 @@ from starlette.requests import Request
 from starlette.testclient import TestClient
 
 from archon.serve.endpoint import Endpoint, EndpointConfig, key_digest
-from archon.spec import load_spec_text, validate_pipeline
+from archon.graph import validate_pipeline
+from archon.spec import load_spec_text
 from archon.testing import FakeBackend
 from archon.testing.fake import Failure
 

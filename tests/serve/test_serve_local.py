@@ -87,7 +87,7 @@ def test_litellm_calls_it_as_an_openai_model(server, direct) -> None:
 
 
 def test_a_served_pipeline_is_a_model_inside_another_spec(server, direct, tmp_path, monkeypatch) -> None:
-    from archon.runtime import load_pipeline
+    from archon.pipeline_file import load_pipeline
 
     monkeypatch.setenv("ARCHON_TEST_SERVED_KEY", KEY)
     outer = tmp_path / "outer.yaml"

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from archon.graph import Pipeline
 from archon.space import InvalidPoint, Space
-from archon.spec import dump_yaml, load_spec_text, validate_pipeline
+from archon.graph import validate_pipeline
+from archon.spec import dump_yaml, load_spec_text
 
 MODELS = {"m1": {"kind": "litellm", "model": "openai/m1", "api_base": "http://127.0.0.1:9/v1", "context_window": 6000}}
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from archon.cli import main
-from archon.spec import dump_yaml, load_spec_file, load_spec_text, validate_pipeline
+from archon.graph import validate_pipeline
+from archon.spec import dump_yaml, load_spec_file, load_spec_text
 
 GOOD = Path(__file__).parent / "good"
 CASES = sorted(p.name for p in GOOD.glob("*.yaml"))

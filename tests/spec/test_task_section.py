@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from archon.errors import SpecError
-from archon.spec import dump_yaml, load_spec_text, validate_pipeline
+from archon.graph import validate_pipeline
+from archon.spec import dump_yaml, load_spec_text
 from archon.spec.schema import ANSWER_FORMATS, TaskSpec
 
 GOOD = """\

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from archon.errors import SpecError
-from archon.spec import load_spec_text, schema_diagnostics, validate_pipeline
+from archon.graph import validate_pipeline
+from archon.spec import load_spec_text, schema_diagnostics
 from archon.spec.schema import GenerateSpec, Spec
 
 

@@ -1,5 +1,11 @@
 """``load_pipeline``: a pipeline file, ready to answer queries from Python.
 
+Why this module sits above ``archon.benchmarks`` (and not in ``archon.runtime``): a pipeline file
+runs on new inputs the way it ran when it was evaluated, so when it names a ``benchmark:`` its
+few-shot examples, its answer extractor (for vote) and whether its task is code (for unit_test)
+come from that benchmark. The runtime itself takes those as plain arguments and knows no
+benchmark.
+
 Why a private event-loop thread for the synchronous methods: the client's connection pools and
 semaphores belong to one loop, so every synchronous ``run``/``run_batch`` goes to the same loop
 (and works inside Jupyter, where a loop is already running in the main thread). In async code
@@ -13,12 +19,15 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from archon.backends.client import LoopThread
-from archon.runtime.executor import Executor
-from archon.components.types import QueryResult
+from archon.backends.client import Client, LoopThread
+from archon.benchmarks import load_benchmark, shot_examples
+from archon.benchmarks.export import executor_options
+from archon.errors import StateError
+from archon.graph import compile_pipeline, compile_spec_file
+from archon.runtime import Executor, QueryResult
+from archon.spec.schema import Spec
 
-__all__ = ["LoadedPipeline", "benchmark_hooks", "compile_spec_file", "load_pipeline", "needs_benchmark"]
-
+__all__ = ["LoadedPipeline", "benchmark_hooks", "load_pipeline", "needs_benchmark"]
 
 
 class LoadedPipeline:
@@ -56,7 +65,7 @@ class LoadedPipeline:
         on_node: Callable[[str, int], None] | None = None,
     ) -> list[QueryResult]:
         if self._closed:
-            raise RuntimeError("this pipeline was closed")
+            raise StateError("this pipeline was closed")
         if self._loop is None:
             self._loop = LoopThread()
         return self._loop.run(self.arun_batch(queries, trace=trace, on_node=on_node))
@@ -86,7 +95,7 @@ class LoadedPipeline:
             except RuntimeError:
                 asyncio.run(self.aclose())
             else:
-                raise RuntimeError("close() called from a running event loop: await aclose() instead")
+                raise StateError("close() called from a running event loop: await aclose() instead")
 
     def __enter__(self) -> LoadedPipeline:
         return self
@@ -99,16 +108,6 @@ class LoadedPipeline:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
-
-
-def compile_spec_file(path: str | os.PathLike[str]) -> Any:
-    """Load, validate and compile a pipeline file (raises SpecError with every problem, each
-    naming file:line:col)."""
-    from archon.spec import load_spec_file
-    from archon.spec.validate import check_pipeline
-
-    _, pipeline = check_pipeline(load_spec_file(path))
-    return pipeline
 
 
 def needs_benchmark(pipeline: Any) -> bool:
@@ -129,15 +128,10 @@ def benchmark_hooks(pipeline: Any, base_dir: str | None) -> dict[str, Any]:
     """
     task = getattr(pipeline.spec, "task", None)
     if task is not None:
-        from archon.benchmarks.export import executor_options
-
         return executor_options(task)
     bench_spec = getattr(pipeline.spec, "benchmark", None)
     if bench_spec is None or not needs_benchmark(pipeline):
         return {}
-    from archon.benchmarks import load_benchmark
-    from archon.benchmarks.evaluate import shot_examples
-
     bench = load_benchmark(bench_spec, base_dir=base_dir)
     return {
         "shots": shot_examples(bench, bench.splits().shots),
@@ -167,13 +161,7 @@ def load_pipeline(
     ``shots``/``extract``/``task``: see :class:`archon.runtime.Executor`; by default they come
     from the spec's ``benchmark:`` when a node needs them (``use_benchmark=False`` to skip).
     """
-    from archon.backends import Client
-
-    from archon.spec.schema import Spec
-
     if isinstance(path, Spec):
-        from archon.graph import compile_pipeline
-
         pipeline, base_dir, name = compile_pipeline(path), None, path.name or "<spec>"
     else:
         pipeline, base_dir, name = compile_spec_file(path), str(Path(path).resolve().parent), str(path)
