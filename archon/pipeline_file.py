@@ -24,6 +24,7 @@ from archon.benchmarks import load_benchmark, shot_examples
 from archon.benchmarks.export import executor_options
 from archon.errors import StateError
 from archon.graph import compile_pipeline, compile_spec_file
+from archon.graph.kinds import kind_of
 from archon.runtime import Executor, QueryResult
 from archon.spec.schema import Spec
 
@@ -112,11 +113,7 @@ class LoadedPipeline:
 
 def needs_benchmark(pipeline: Any) -> bool:
     """Whether any node uses what a benchmark provides (shots, answer extraction, code-ness)."""
-    for node_id in pipeline.order:
-        comp = pipeline.graph.nodes[node_id]["component"]
-        if comp.type in ("vote", "unit_test") or (comp.type == "generate" and comp.few_shot > 0):
-            return True
-    return False
+    return any(kind_of(c).uses_benchmark(c) for c in (pipeline.component(n) for n in pipeline.order))
 
 
 def benchmark_hooks(pipeline: Any, base_dir: str | None) -> dict[str, Any]:

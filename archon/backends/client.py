@@ -37,20 +37,19 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Sequence
+from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 from archon.backends.accounting import call_dollars
 from archon.backends.base import Backend
-from archon.backends.records import CallRequest, CallResult, Usage
 from archon.backends.cache import CallCache, ModelIdentity, cache_key, default_cache_path, lease_owner
+from archon.backends.fake import FakeBackend, ScriptedModel
 from archon.backends.meter import Meter
-from archon.errors import BackendError, ReplayMissError, RetryableBackendError
+from archon.backends.records import CallRequest, CallResult, Usage
+from archon.backends.registry import build_backend
+from archon.errors import BackendError, ReplayMissError, RetryableBackendError, StateError, UsageError
+from archon.spec.schema import LOCAL_MODEL_NAME, ModelSpec, Spec
 
-if TYPE_CHECKING:
-    from archon.spec.schema import ModelSpec, Spec
-    from archon.testing.fake import FakeBackend, ScriptedModel
-
-__all__ = ["Client", "LoopThread", "request_seed", "local_model_spec"]
+__all__ = ["Client", "LoopThread", "local_model_spec", "request_seed"]
 
 _UNSET: Any = object()
 
@@ -76,8 +75,6 @@ def request_seed(request: CallRequest) -> int:
 
 def local_model_spec() -> ModelSpec:
     """The implicit entry behind the model name ``local/smollm2``."""
-    from archon.spec.schema import ModelSpec
-
     return ModelSpec(kind="local", model="smollm2", concurrency=1, timeout=300.0)
 
 
@@ -91,27 +88,6 @@ class _ModelState:
     priced_by_litellm: bool = True
     warmed: bool = False
     warm_error: str | None = None
-
-
-def _build_backend(spec: ModelSpec) -> Backend:
-    """A real backend for one model entry (imports the heavy library it needs, lazily)."""
-    if spec.kind == "litellm":
-        from archon.backends.litellm_backend import LiteLLMBackend
-
-        return LiteLLMBackend(spec)
-    if spec.kind == "local":
-        from archon.backends.local import LocalBackend
-
-        return LocalBackend(spec)
-    if spec.kind == "vllm":
-        from archon.backends.vllm_backend import VllmBackend
-
-        return VllmBackend(spec)
-    if spec.kind == "fake":
-        from archon.testing.fake import FakeBackend, get_script
-
-        return FakeBackend(get_script(spec.model), name=spec.model)
-    raise BackendError(f"unknown model kind {spec.kind!r}")
 
 
 class Client:
@@ -140,10 +116,8 @@ class Client:
         replay: bool = False,
         structured: Mapping[str, bool] | None = None,
     ) -> None:
-        from archon.spec.schema import LOCAL_MODEL_NAME
-
         if replay and cache is None:
-            raise ValueError("replay needs the replay table as the cache")
+            raise UsageError("replay needs the replay table as the cache")
         #: replay mode: answers come from ``cache`` only; ``structured`` says, by model identity
         #: (str of ModelIdentity), whether the backend that built the table used structured output
         self.replay = replay
@@ -205,7 +179,7 @@ class Client:
         if options.get("replay"):
             # a replay reads its table and nothing else, whatever the spec says about caching
             if not isinstance(cache, (str, Path, CallCache)):
-                raise ValueError("replay=True needs cache=<the replay table>")
+                raise UsageError("replay=True needs cache=<the replay table>")
             store = cache if isinstance(cache, CallCache) else CallCache(cache)
         elif cache is False or spec_cache is False:
             store = None
@@ -222,8 +196,6 @@ class Client:
 
     @staticmethod
     def _as_fake(fake: Any) -> Backend:
-        from archon.testing.fake import FakeBackend, ScriptedModel
-
         if isinstance(fake, ScriptedModel) or callable(fake) and not hasattr(fake, "complete"):
             return FakeBackend(fake)
         if isinstance(fake, (dict, list, tuple)):
@@ -260,7 +232,7 @@ class Client:
                 elif self._fake is not None:
                     st.backend = self._fake
                 else:
-                    st.backend = _build_backend(spec)
+                    st.backend = build_backend(spec)
             except Exception as exc:  # MissingDependencyError, bad settings: reported per call
                 st.error = exc
             self._states[name] = st
@@ -601,7 +573,7 @@ class Client:
         except RuntimeError:
             pass
         else:
-            raise RuntimeError("complete_sync() called from a running event loop: await complete() instead")
+            raise StateError("complete_sync() called from a running event loop: await complete() instead")
         if self._sync is None:
             self._sync = LoopThread()
         return self._sync.run(self.complete(requests))
@@ -618,7 +590,7 @@ class Client:
             except RuntimeError:
                 asyncio.run(self.aclose())
             else:
-                raise RuntimeError("close() called from a running event loop: await aclose() instead")
+                raise StateError("close() called from a running event loop: await aclose() instead")
         if self.cache is not None:
             self.cache.close()
 

@@ -1,47 +1,31 @@
-"""Component kinds: one module per kind, each with a declared :class:`Contract`, a static
-``calls(node, n_inputs)`` (model calls per query) and an async ``run(node, states, ctx)`` that
-sends every query's requests for the node together.
+"""Component kinds at run time: one module per kind (``archon.components.<kind>``), each with an
+async ``run(node, states, ctx)`` that sends every query's requests for the node together.
 
-See docs/components.md for what each kind consumes and produces, its prompts and its fallbacks.
+What a kind consumes, produces and costs is its entry in :data:`archon.graph.kinds.KINDS`; its
+settings are its class in :mod:`archon.spec.schema`; its prompts are the files
+``prompts/<kind>.*.txt``. See docs/components.md for each kind's behaviour and fallbacks.
 """
 
 from __future__ import annotations
 
+import importlib
 from types import ModuleType
 
-from archon.components import critique, fuse, generate, rank, refine, select, unit_test, verify, vote
-from archon.components.base import Contract, NodeContext, input_candidates
+from archon.components.base import NodeContext, input_candidates
 from archon.components.parsing import default_extract
 from archon.components.prompting import MAIN_PROMPT, PROMPT_NAMES, PromptBook
+from archon.graph.kinds import KINDS
 
 __all__ = [
     "COMPONENTS",
     "MAIN_PROMPT",
     "PROMPT_NAMES",
-    "Contract",
     "NodeContext",
     "PromptBook",
     "default_extract",
-    "get_component",
     "input_candidates",
 ]
 
-#: kind -> module (each has CONTRACT, calls, run).
-COMPONENTS: dict[str, ModuleType] = {
-    "generate": generate,
-    "critique": critique,
-    "rank": rank,
-    "fuse": fuse,
-    "verify": verify,
-    "unit_test": unit_test,
-    "vote": vote,
-    "refine": refine,
-    "select": select,
-}
-
-
-def get_component(kind: str) -> ModuleType:
-    try:
-        return COMPONENTS[kind]
-    except KeyError:
-        raise KeyError(f"unknown component kind {kind!r} (known: {', '.join(COMPONENTS)})") from None
+#: kind -> the module that runs it. Found by name from the kind table, so a new kind needs no
+#: entry here; tests/test_kinds.py checks every kind has its module and every module its kind.
+COMPONENTS: dict[str, ModuleType] = {name: importlib.import_module(f"archon.components.{name}") for name in KINDS}

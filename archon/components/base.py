@@ -1,5 +1,5 @@
-"""What every component shares: its declared contract, the per-node context, and the one way
-calls go out (:func:`dispatch`).
+"""What every component shares: the per-node context, and the one way calls go out
+(:func:`dispatch`).
 
 Why one dispatch path: every component sends *all* queries' requests for a node (or for one
 round of a multi-round node) in a single ``client.complete`` call, so the client can batch them
@@ -20,7 +20,6 @@ from archon.errors import ReplayMissError
 
 __all__ = [
     "ClientLike",
-    "Contract",
     "NodeContext",
     "build_messages",
     "dispatch",
@@ -36,22 +35,6 @@ class ClientLike(Protocol):
     async def complete(self, requests: Sequence[CallRequest]) -> list[CallResult]: ...
 
     def supports_structured_output(self, model_name: str) -> bool: ...
-
-
-@dataclass(frozen=True)
-class Contract:
-    """What a component kind reads and writes, stated so docs, validation and tests agree.
-
-    ``consumes``: ``query``, ``candidates`` and annotation kinds it uses when present.
-    ``produces``: ``candidates`` (new ids, empty annotations) or ``annotations:<kind>`` on the
-    candidates it passes through. ``replaces`` is true when its output candidates are new ones.
-    """
-
-    kind: str
-    consumes: tuple[str, ...]
-    produces: tuple[str, ...]
-    replaces: bool
-    annotates: tuple[str, ...] = ()
 
 
 @dataclass

@@ -9,22 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from archon.components.base import Contract, NodeContext, build_messages, dispatch, input_candidates, make_request
+from archon.components.base import NodeContext, build_messages, dispatch, input_candidates, make_request
 from archon.components.types import QueryState
 
-__all__ = ["CONTRACT", "calls", "run"]
-
-CONTRACT = Contract(
-    kind="critique",
-    consumes=("query", "candidates"),
-    produces=("annotations:critique",),
-    replaces=False,
-    annotates=("critique",),
-)
-
-
-def calls(node: Any, n_inputs: int) -> int:
-    return n_inputs
+__all__ = ["run"]
 
 
 async def run(node: Any, states: list[QueryState], ctx: NodeContext) -> None:

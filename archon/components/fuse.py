@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 from archon.components.base import (
-    Contract,
     NodeContext,
     build_messages,
     dispatch,
@@ -22,13 +21,7 @@ from archon.components.base import (
 )
 from archon.components.types import Candidate, QueryState
 
-__all__ = ["CONTRACT", "calls", "run"]
-
-CONTRACT = Contract(kind="fuse", consumes=("query", "candidates", "critique"), produces=("candidates",), replaces=True)
-
-
-def calls(node: Any, n_inputs: int) -> int:
-    return node.samples if n_inputs else 0
+__all__ = ["run"]
 
 
 async def run(node: Any, states: list[QueryState], ctx: NodeContext) -> None:

@@ -17,16 +17,10 @@ import hashlib
 import random
 from typing import Any, Sequence
 
-from archon.components.base import Contract, NodeContext, build_messages, dispatch, make_request
+from archon.components.base import NodeContext, build_messages, dispatch, make_request
 from archon.components.types import Candidate, QueryState
 
-__all__ = ["CONTRACT", "calls", "candidate_id", "choose_shots", "run"]
-
-CONTRACT = Contract(kind="generate", consumes=("query",), produces=("candidates",), replaces=True)
-
-
-def calls(node: Any, n_inputs: int) -> int:
-    return len(node.model_list()) * node.samples
+__all__ = ["candidate_id", "choose_shots", "run"]
 
 
 def candidate_id(node_id: str, model: str, position: int, models: Sequence[str], sample: int) -> str:

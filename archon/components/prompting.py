@@ -19,21 +19,14 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Mapping
 
-from archon.errors import InputError
+from archon.errors import InputError, UsageError
+from archon.spec.schema import COMPONENT_TYPES, PROMPT_FIELDS
 
 __all__ = ["MAIN_PROMPT", "PROMPT_NAMES", "PromptBook", "render_template"]
 
-#: The user prompt a node's ``prompt_template`` replaces, per component kind.
-MAIN_PROMPT: dict[str, str] = {
-    "generate": "generate.user",
-    "critique": "critique.user",
-    "rank": "rank.user",
-    "fuse": "fuse.user",
-    "verify": "verify.reason",
-    "unit_test": "unit_test.judge",
-    "refine": "refine.revise",
-    "select": "select.judge",
-}
+#: The user prompt a node's ``prompt_template`` replaces, per component kind (declared on each
+#: kind's settings class as ``main_prompt``).
+MAIN_PROMPT: dict[str, str] = {name: cls.main_prompt for name, cls in COMPONENT_TYPES.items() if cls.main_prompt}
 
 _FIELD = re.compile(r"\{([a-z_]+)\}")
 
@@ -87,11 +80,9 @@ class PromptBook:
         try:
             return _shipped()[name]
         except KeyError:
-            raise KeyError(f"no prompt named {name!r}") from None
+            raise UsageError(f"no prompt named {name!r}") from None
 
     def render(self, name: str, fields: Mapping[str, Any], node: Any = None, kind: str | None = None) -> str:
-        from archon.spec.schema import PROMPT_FIELDS
-
         owner = kind or name.split(".")[0]
         # the table validation checks placeholders against must list every field passed here
         assert owner not in PROMPT_FIELDS or set(fields) <= PROMPT_FIELDS[owner], (name, sorted(fields))

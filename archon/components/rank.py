@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 from archon.components.base import (
-    Contract,
     NodeContext,
     build_messages,
     dispatch,
@@ -25,19 +24,7 @@ from archon.components.base import (
 from archon.components.parsing import RANK_SCHEMA, parse_ranking
 from archon.components.types import QueryState
 
-__all__ = ["CONTRACT", "calls", "run"]
-
-CONTRACT = Contract(
-    kind="rank",
-    consumes=("query", "candidates", "critique"),
-    produces=("annotations:rank",),
-    replaces=False,
-    annotates=("rank",),
-)
-
-
-def calls(node: Any, n_inputs: int) -> int:
-    return 1 if n_inputs else 0
+__all__ = ["run"]
 
 
 async def run(node: Any, states: list[QueryState], ctx: NodeContext) -> None:

@@ -12,16 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from archon.components.base import Contract, NodeContext, build_messages, dispatch, input_candidates, make_request
+from archon.components.base import NodeContext, build_messages, dispatch, input_candidates, make_request
 from archon.components.types import Candidate, QueryState
 
-__all__ = ["CONTRACT", "calls", "run"]
-
-CONTRACT = Contract(kind="refine", consumes=("query", "candidates"), produces=("candidates",), replaces=True)
-
-
-def calls(node: Any, n_inputs: int) -> int:
-    return 2 * node.rounds * n_inputs
+__all__ = ["run"]
 
 
 async def _round(node: Any, states: list[QueryState], ctx: NodeContext, current: dict[int, list[Candidate]], prompt: str, tag: str, extra: dict[tuple[int, int], str] | None) -> dict[tuple[int, int], str]:

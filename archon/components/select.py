@@ -14,25 +14,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from archon.components.base import Contract, NodeContext, build_messages, dispatch, input_candidates, make_request
+from archon.components.base import NodeContext, build_messages, dispatch, input_candidates, make_request
 from archon.components.parsing import SCORE_SCHEMA, parse_score
 from archon.components.types import Candidate, QueryState
 
-__all__ = ["CONTRACT", "calls", "run"]
+__all__ = ["run"]
 
-CONTRACT = Contract(
-    kind="select",
-    consumes=("query", "candidates", "verdict", "tests"),
-    produces=("annotations:score",),
-    replaces=False,
-    annotates=("score",),
-)
 
 SCORE_MAX_TOKENS = 64
-
-
-def calls(node: Any, n_inputs: int) -> int:
-    return n_inputs if node.by == "judge" else 0
 
 
 def _key(node: Any, cand: Candidate) -> float | None:

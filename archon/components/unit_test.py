@@ -27,30 +27,11 @@ import json
 import secrets
 from typing import Any
 
-from archon.components.base import Contract, NodeContext, build_messages, dispatch, input_candidates, make_request
+from archon.components.base import NodeContext, build_messages, dispatch, input_candidates, make_request
 from archon.components.parsing import TESTS_SCHEMA, extract_code, parse_checks, parse_code_tests, parse_test_results
 from archon.components.types import Candidate, QueryState
 
-__all__ = ["CONTRACT", "HARNESS", "calls", "is_code_query", "run", "run_code_tests"]
-
-CONTRACT = Contract(
-    kind="unit_test",
-    consumes=("query", "candidates"),
-    produces=("annotations:tests",),
-    replaces=False,
-    annotates=("tests",),
-)
-
-
-def calls(node: Any, n_inputs: int, *, code_task: bool = False) -> int:
-    """``execute`` needs 1 call, ``judge`` 1 + one per candidate; ``auto`` is counted as execute
-    only on a code task. (At run time ``auto`` also executes when a candidate holds a code
-    block, which can only make fewer calls than counted here.)"""
-    if not n_inputs:
-        return 0
-    judged = node.mode == "judge" or (node.mode == "auto" and not code_task)
-    return 1 + n_inputs if judged else 1
-
+__all__ = ["HARNESS", "is_code_query", "run", "run_code_tests"]
 
 #: Runs inside the sandbox. Reads {"code", "tests", "marker"} from stdin; prints the marker and
 #: a JSON list of per-test results last. Candidate output is swallowed so it cannot fake results.

@@ -17,25 +17,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from archon.components.base import Contract, NodeContext, build_messages, dispatch, input_candidates, make_request
+from archon.components.base import NodeContext, build_messages, dispatch, input_candidates, make_request
 from archon.components.parsing import VERDICT_SCHEMA, parse_verdict
 from archon.components.types import Candidate, QueryState
 
-__all__ = ["CONTRACT", "best_candidate", "calls", "run"]
+__all__ = ["best_candidate", "run"]
 
-CONTRACT = Contract(
-    kind="verify",
-    consumes=("query", "candidates", "score", "rank"),
-    produces=("annotations:verdict",),
-    replaces=False,
-    annotates=("verdict",),
-)
 
 VERDICT_MAX_TOKENS = 32
-
-
-def calls(node: Any, n_inputs: int) -> int:
-    return 2 * n_inputs
 
 
 def best_candidate(cands: list[Candidate]) -> Candidate:

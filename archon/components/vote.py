@@ -17,16 +17,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from archon.components.base import Contract, NodeContext, input_candidates
+from archon.components.base import NodeContext, input_candidates
 from archon.components.types import Candidate, QueryState
 
-__all__ = ["CONTRACT", "calls", "run", "tally"]
-
-CONTRACT = Contract(kind="vote", consumes=("candidates", "score"), produces=("candidates",), replaces=True)
-
-
-def calls(node: Any, n_inputs: int) -> int:
-    return 0
+__all__ = ["run", "tally"]
 
 
 def _weight(node: Any, cand: Candidate) -> float:

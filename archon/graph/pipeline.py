@@ -8,6 +8,7 @@ node: the graph need not be layered, but it must be acyclic).
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
@@ -15,7 +16,8 @@ import networkx as nx
 
 from archon.errors import Diagnostic, SpecError
 from archon.graph import cost as _cost
-from archon.spec.schema import LOCAL_MODEL_NAME
+from archon.graph.render import render
+from archon.graph.rules import check as check_rules
 from archon.util import did_you_mean
 
 __all__ = ["DEFAULT_QUERY_TOKENS", "CompositionError", "Finding", "Locate", "Pipeline", "compile_pipeline"]
@@ -134,84 +136,15 @@ class Pipeline:
         code = self.code_task if code_task is None else code_task
         key = (query_tokens, answer_tokens, code)
         if key not in self._cost_cache:
-            self._cost_cache[key] = _static_cost(self, query_tokens, answer_tokens, code)
+            self._cost_cache[key] = _cost.static_cost(self, query_tokens, answer_tokens, code)
         return self._cost_cache[key]
 
     # ------------------------------------------------------------------ rendering
     def render(self, format: str = "text", **options: Any) -> str:
         """The graph as ``text``, ``mermaid`` or ``dot`` (see :mod:`archon.graph.render`)."""
-        from archon.graph.render import render
-
         return render(self, format, **options)
 
 
-def _price(spec: Any, model: str) -> tuple[float, float] | None:
-    entry = spec.models.get(model)
-    if entry is None:
-        return (0.0, 0.0) if model == LOCAL_MODEL_NAME else None
-    if entry.price is not None:
-        return entry.price.input_per_mtok, entry.price.output_per_mtok
-    if entry.kind in ("local", "fake"):
-        return (0.0, 0.0)
-    return None
-
-
-def _static_cost(p: Pipeline, query_tokens: int, answer_tokens: int | None, code_task: bool) -> _cost.StaticCost:
-    count: dict[str, int] = {}
-    size: dict[str, int] = {}
-    crit: dict[str, int] = {}  # size of the critique candidates carry out of a node (0: none)
-    per_model: dict[str, _cost.ModelCost] = {}
-    per_node: dict[str, _cost.NodeCost] = {}
-    total_calls = total_in = total_out = 0
-    for node in p.order:
-        comp = p._comp[node]
-        ins = p._inputs[node]
-        n_in = sum(count[i] for i in ins)
-        cand_tokens = max((size[i] for i in ins), default=0)
-        carried = max((crit[i] for i in ins), default=0)
-        uses = comp.type in ("rank", "fuse") and comp.use_critiques is not False
-        groups, out_size, wrote = _cost.estimate_calls(
-            comp,
-            n_in,
-            cand_tokens,
-            carried if uses else 0,
-            query_tokens=query_tokens,
-            answer_tokens=answer_tokens,
-            code_task=code_task,
-        )
-        calls = sum(g.calls for g in groups)
-        tin = sum(g.calls * g.input_tokens for g in groups)
-        tout = sum(g.calls * g.output_tokens for g in groups)
-        for g in groups:
-            m = per_model.setdefault(g.model, _cost.ModelCost())
-            m.calls += g.calls
-            m.input_tokens += g.calls * g.input_tokens
-            m.output_tokens += g.calls * g.output_tokens
-        count[node] = _cost.candidates_out(comp, n_in)
-        size[node] = out_size
-        kind = comp.type
-        crit[node] = wrote if wrote else (carried if kind in ("critique", "rank", "verify", "unit_test", "select") else 0)
-        per_node[node] = _cost.NodeCost(
-            calls=calls,
-            input_tokens=tin,
-            output_tokens=tout,
-            candidates_in=n_in,
-            candidates_out=count[node],
-            prompt_tokens_max=max((g.input_tokens for g in groups), default=0),
-        )
-        total_calls += calls
-        total_in += tin
-        total_out += tout
-    dollars: float | None = 0.0
-    for name, m in per_model.items():
-        price = _price(p.spec, name)
-        if price is None:
-            dollars = None
-            continue
-        m.dollars = (m.input_tokens * price[0] + m.output_tokens * price[1]) / 1e6
-        if dollars is not None:
-            dollars += m.dollars
-    return _cost.StaticCost(total_calls, total_in, total_out, dollars, per_model, per_node)
 
 
 # ----------------------------------------------------------------------------- compiling
@@ -279,8 +212,6 @@ def _node_ids(layers: list[list[Any]], rep: _Reporter) -> list[list[str]]:
 
 def _layered_toposort(position: dict[str, tuple[int, int]], inputs: dict[str, list[str]]) -> list[str] | None:
     """Kahn's algorithm, always taking the ready node written first; None when there is a cycle."""
-    import heapq
-
     pending = {n: len(ins) for n, ins in inputs.items()}
     consumers: dict[str, list[str]] = {n: [] for n in inputs}
     for n, ins in inputs.items():
@@ -305,8 +236,6 @@ def compile_pipeline(spec: Any, locate: Locate | None = None, *, file: str | Non
     Raises :class:`CompositionError` (a :class:`SpecError`) listing every broken rule; with
     ``locate`` (e.g. ``SpecDocument.locate``) each diagnostic points at the offending YAML.
     """
-    from archon.graph import rules
-
     rep = _Reporter(locate, file)
     layers = [list(layer) for layer in spec.pipeline.layers]
     ids = _node_ids(layers, rep)
@@ -354,6 +283,6 @@ def compile_pipeline(spec: Any, locate: Locate | None = None, *, file: str | Non
     )
     g.add_edges_from((i, n) for n, ins in inputs.items() for i in ins)
     pipeline = Pipeline(spec=spec, graph=g, order=order, output=ids[-1][0])
-    rules.check(pipeline, rep)
+    check_rules(pipeline, rep)
     rep.raise_if_any()
     return pipeline

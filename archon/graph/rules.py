@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from archon.graph.kinds import KINDS, required_annotations
+from archon.graph.kinds import KINDS, kind_of
+from archon.spec.schema import LOCAL_MODEL_NAME
 
 __all__ = ["RULES", "check"]
 
@@ -41,24 +42,17 @@ def _available(p: Any) -> dict[str, frozenset[str]]:
     """Annotations every output candidate of each node is guaranteed to carry."""
     avail: dict[str, frozenset[str]] = {}
     for node in p.order:
-        comp = p.component(node)
-        kind = KINDS[comp.type]
+        kind = kind_of(p.component(node))
         inherited: frozenset[str] = frozenset()
-        ins = p._inputs[node]
+        ins = p.inputs(node)
         if not kind.creates and ins:
             inherited = frozenset.intersection(*(avail[i] for i in ins))
-        avail[node] = inherited | frozenset(kind.adds)
+        avail[node] = inherited | frozenset(kind.annotates)
     return avail
-
-
-def _uses_critiques(comp: Any) -> bool:
-    return comp.type in ("rank", "fuse") and comp.use_critiques is not False
 
 
 def check(p: Any, rep: Any) -> None:
     """Run every rule on pipeline ``p``; add findings to ``rep`` (a reporter with ``add``)."""
-    from archon.spec.schema import LOCAL_MODEL_NAME
-
     spec = p.spec
     layers = p._layers
     defined = set(spec.models) | {LOCAL_MODEL_NAME}
@@ -74,7 +68,7 @@ def check(p: Any, rep: Any) -> None:
         elif hasattr(comp, "model") and comp.model not in defined:
             rep.add("models", _path(p, node, "model"), f"undefined model '{comp.model}'", "define it under models:")
         # generators-first / has-inputs
-        if comp.type == "generate":
+        if kind_of(comp).source:
             if layer > 0:
                 rep.add(
                     "generators-first",
@@ -118,15 +112,15 @@ def check(p: Any, rep: Any) -> None:
     # annotations, critic-before-use, critiques-used
     avail = _available(p)
     for node in p.order:
-        comp = p._comp[node]
-        ins = p._inputs[node]
+        comp = p.component(node)
+        ins = p.inputs(node)
         if not ins:
             continue
         have = frozenset.intersection(*(avail[i] for i in ins))
-        for annotation, fieldname in required_annotations(comp).items():
+        for annotation, fieldname in kind_of(comp).requires(comp).items():
             if annotation in have:
                 continue
-            if annotation == "critiques":
+            if annotation == "critique":
                 rep.add(
                     "critic-before-use",
                     _path(p, node, fieldname),
@@ -134,14 +128,15 @@ def check(p: Any, rep: Any) -> None:
                     "put a critique layer before it, or drop use_critiques",
                 )
             else:
-                need = "verify" if annotation == "verdicts" else "unit_test"
+                need = next(k.name for k in KINDS.values() if annotation in k.annotates)
+                plural = annotation if annotation.endswith("s") else annotation + "s"
                 rep.add(
                     "annotations",
                     _path(p, node, fieldname),
-                    f"'{node}' selects by {comp.by} but its candidates carry no {annotation}",
+                    f"'{node}' selects by {comp.by} but its candidates carry no {plural}",
                     f"put a {need} node before it (with nothing that replaces candidates in between)",
                 )
-        if comp.type == "critique":
+        if "critique" in kind_of(comp).annotates:
             if not _critiques_reach_consumer(p, node):
                 rep.add(
                     "critiques-used",
@@ -164,8 +159,7 @@ def check(p: Any, rep: Any) -> None:
             )
         if not nc.calls:
             continue
-        names = comp.model_list() if comp.type == "generate" else [comp.model]
-        for name in names:
+        for name in kind_of(comp).models(comp):
             entry = spec.models.get(name)
             window = entry.context_window if entry is not None else None
             if window is None:
@@ -198,8 +192,9 @@ def _critiques_reach_consumer(p: Any, start: str) -> bool:
             continue
         seen.add(node)
         comp = p.component(node)
-        if _uses_critiques(comp):
+        kind = kind_of(comp)
+        if kind.shows_critiques(comp):
             return True
-        if not KINDS[comp.type].creates:
+        if not kind.creates:
             stack.extend(p.successors(node))
     return False

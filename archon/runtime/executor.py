@@ -18,9 +18,9 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable, Sequence
 
 from archon.components import COMPONENTS, NodeContext, PromptBook, default_extract, input_candidates
-from archon.errors import ArchonError
-from archon.graph.cost import calls_for
 from archon.components.types import Candidate, QueryResult, QueryState
+from archon.errors import ArchonError, UsageError
+from archon.graph.cost import calls_for
 
 __all__ = ["Executor", "node_calls"]
 
@@ -30,7 +30,7 @@ def node_calls(component: Any, n_inputs: int, *, code_task: bool = False) -> int
 
     The static cost model (:func:`archon.graph.cost.calls_for`) is the authority, so the budget
     the search plans with and the calls the runtime makes agree; the tests check every
-    component's actual calls (and its own ``calls`` declaration) against it.
+    component's actual calls against it.
     """
     return int(calls_for(component, n_inputs, code_task=code_task))
 
@@ -76,7 +76,7 @@ class Executor:
         for node_id in pipeline.order:
             kind = self.component(node_id).type
             if kind not in COMPONENTS:
-                raise ValueError(f"node {node_id!r} has unknown component type {kind!r}")
+                raise UsageError(f"node {node_id!r} has unknown component type {kind!r}")
 
     def component(self, node_id: str) -> Any:
         return self.pipeline.graph.nodes[node_id]["component"]

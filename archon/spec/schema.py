@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self, Union, get_args
+from typing import Annotated, Any, ClassVar, Literal, Self, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -148,27 +148,23 @@ class ModelSpec(Strict):
 
 # ----------------------------------------------------------------------------- components
 
-#: The ``{field}`` placeholders each component's prompts are rendered with (its system prompt,
-#: main prompt and the rest of its ``<type>.*`` prompts). Validation uses it to catch a misspelt
-#: placeholder; the components layer checks at render time that it passes no other field.
-PROMPT_FIELDS: dict[str, frozenset[str]] = {
-    "generate": frozenset({"query"}),
-    "critique": frozenset({"query", "candidate"}),
-    "rank": frozenset({"query", "n", "candidates"}),
-    "fuse": frozenset({"query", "n", "candidates"}),
-    "verify": frozenset({"query", "candidate"}),
-    "unit_test": frozenset({"query", "num_tests", "candidate", "tests"}),
-    "refine": frozenset({"query", "candidate", "critique"}),
-    "select": frozenset({"query", "candidate"}),
-}
-
-
 class ComponentBase(Strict):
     """Fields every component has. ``id`` defaults to ``<type><n>`` (e.g. ``generate1``).
 
     ``inputs`` names the nodes whose candidates this node consumes; by default a node consumes
     every node of the previous layer.
+
+    A component kind is this class (its settings), its entry in ``archon.graph.kinds`` (its
+    contract and cost) and its module in ``archon.components`` (how it runs, with its prompt
+    files ``<type>.*.txt``).
     """
+
+    #: The ``{field}`` placeholders the kind's prompts are rendered with (its system prompt, main
+    #: prompt and the rest of its ``<type>.*`` prompts). Validation uses them to catch a misspelt
+    #: placeholder; the components layer checks at render time that it passes no other field.
+    prompt_fields: ClassVar[frozenset[str]] = frozenset()
+    #: The prompt a node's ``prompt_template`` replaces (None: the kind has no prompts).
+    main_prompt: ClassVar[str | None] = None
 
     id: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$")
     inputs: list[str] | None = None
@@ -189,6 +185,9 @@ class LLMSettings(ComponentBase):
 class GenerateSpec(LLMSettings):
     """Sample ``samples`` responses from each of ``models`` (or from ``model``)."""
 
+    prompt_fields = frozenset({"query"})
+    main_prompt = "generate.user"
+
     type: Literal["generate"] = "generate"
     models: list[str] | None = Field(default=None, min_length=1)
     samples: FanOut = 1
@@ -201,11 +200,17 @@ class GenerateSpec(LLMSettings):
 class CritiqueSpec(LLMSettings):
     """Write strengths and weaknesses for each candidate (one call per candidate)."""
 
+    prompt_fields = frozenset({"query", "candidate"})
+    main_prompt = "critique.user"
+
     type: Literal["critique"] = "critique"
 
 
 class RankSpec(LLMSettings):
     """Listwise ranking of the candidates in one call; keeps the ``top_k`` best."""
+
+    prompt_fields = frozenset({"query", "n", "candidates"})
+    main_prompt = "rank.user"
 
     type: Literal["rank"] = "rank"
     top_k: PositiveInt = 5
@@ -218,6 +223,9 @@ class RankSpec(LLMSettings):
 class FuseSpec(LLMSettings):
     """Synthesise ``samples`` new candidates from the inputs (one call each)."""
 
+    prompt_fields = frozenset({"query", "n", "candidates"})
+    main_prompt = "fuse.user"
+
     type: Literal["fuse"] = "fuse"
     samples: FanOut = 1
     use_critiques: bool | None = None  # as in RankSpec
@@ -226,6 +234,9 @@ class FuseSpec(LLMSettings):
 
 class VerifySpec(LLMSettings):
     """Two calls per candidate (reasoning, then a verdict); keep those that pass."""
+
+    prompt_fields = frozenset({"query", "candidate"})
+    main_prompt = "verify.reason"
 
     type: Literal["verify"] = "verify"
     fallback: Literal["keep_all", "keep_best", "fail"] = "keep_all"
@@ -237,6 +248,9 @@ class UnitTestSpec(LLMSettings):
     mode ``execute`` runs code candidates against the tests in the sandbox (no model calls);
     ``judge`` asks the model (one call per candidate); ``auto`` executes for code tasks.
     """
+
+    prompt_fields = frozenset({"query", "num_tests", "candidate", "tests"})
+    main_prompt = "unit_test.judge"
 
     type: Literal["unit_test"] = "unit_test"
     num_tests: FanOut = 5
@@ -255,6 +269,9 @@ class VoteSpec(ComponentBase):
 class RefineSpec(LLMSettings):
     """Critique-and-revise each candidate for ``rounds`` rounds (two calls per round)."""
 
+    prompt_fields = frozenset({"query", "candidate", "critique"})
+    main_prompt = "refine.revise"
+
     type: Literal["refine"] = "refine"
     rounds: FanOut = 1
 
@@ -266,6 +283,9 @@ class SelectSpec(LLMSettings):
     verdicts from an earlier verify node, ``tests`` the pass rate from an earlier unit_test node
     (neither calls a model).
     """
+
+    prompt_fields = frozenset({"query", "candidate"})
+    main_prompt = "select.judge"
 
     type: Literal["select"] = "select"
     by: Literal["judge", "verdict", "tests"] = "judge"
@@ -287,17 +307,13 @@ Component = Annotated[
     Field(discriminator="type"),
 ]
 
+#: Component kind name -> its settings class (in the order of the union above).
 COMPONENT_TYPES: dict[str, type[ComponentBase]] = {
-    "generate": GenerateSpec,
-    "critique": CritiqueSpec,
-    "rank": RankSpec,
-    "fuse": FuseSpec,
-    "verify": VerifySpec,
-    "unit_test": UnitTestSpec,
-    "vote": VoteSpec,
-    "refine": RefineSpec,
-    "select": SelectSpec,
+    cls.model_fields["type"].default: cls for cls in get_args(get_args(Component)[0])
 }
+
+#: Kind name -> the placeholders its prompts get (kinds without prompts left out).
+PROMPT_FIELDS: dict[str, frozenset[str]] = {name: cls.prompt_fields for name, cls in COMPONENT_TYPES.items() if cls.prompt_fields}
 
 #: One layer: the components in it, in order.
 Layer = list[Component]

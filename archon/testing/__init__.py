@@ -1,5 +1,8 @@
 """Test doubles shipped with archon, for its own tests and for users' tests.
 
+The scripted fake is a backend kind (``kind: fake``), so it lives in :mod:`archon.backends.fake`;
+it is re-exported here, where tests look for it.
+
 - :class:`FakeBackend` / :class:`ScriptedModel`: a deterministic scripted model, in process.
   ``Client.from_spec(spec, fake=FakeBackend(...))`` serves every model with it; a spec model
   ``{kind: fake, model: <script name>}`` uses a script registered with :func:`register_script`.
@@ -9,9 +12,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from archon.testing.fake import FakeBackend, Failure, ScriptedModel, default_text, get_script, register_script
+from archon.backends.fake import FakeBackend, Failure, ScriptedModel, default_text, get_script, register_script
+from archon.testing.server import Fault, TestServer
 
 __all__ = [
     "FakeBackend",
@@ -24,10 +26,3 @@ __all__ = [
     "register_script",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name in ("TestServer", "Fault"):
-        from archon.testing import server
-
-        return getattr(server, name)
-    raise AttributeError(f"module 'archon.testing' has no attribute {name!r}")

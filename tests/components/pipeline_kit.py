@@ -15,7 +15,7 @@ from archon.backends.records import CallRequest, CallResult
 from archon.components import COMPONENTS, NodeContext, PromptBook
 from archon.components.types import Candidate, QueryState
 from archon.spec.schema import Component, ModelSpec, Spec
-from archon.testing.fake import FakeBackend
+from archon.testing import FakeBackend
 
 __all__ = ["CountingClient", "Runner", "Smart", "last_user", "make_client", "make_pipeline", "make_spec", "quoted_candidate", "seeded"]
 

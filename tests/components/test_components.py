@@ -10,7 +10,8 @@ import pytest
 from archon.components import COMPONENTS, PromptBook
 from archon.components.generate import choose_shots
 from archon.components.types import sample_seed
-from archon.testing.fake import Failure
+from archon.graph.cost import calls_for
+from archon.testing import Failure
 from pipeline_kit import Smart, last_user, seeded
 
 QUERIES = ["What is the capital of France?", "What is 2 + 2?", "Name a red fruit."]
@@ -21,13 +22,12 @@ def _ids(state, node="n1"):
 
 
 def _check_calls(component, states, client, n_inputs):
-    """The requests made equal the static cost model (archon.graph.cost.calls_for) and the
-    component's own declaration, summed over the queries."""
+    """The requests made equal the static cost model (archon.graph.cost.calls_for, which reads
+    the kind's entry in archon.graph.kinds), summed over the queries."""
     from archon.graph.cost import calls_for
 
     expected = sum(calls_for(component, n) for n in n_inputs)
-    declared = sum(COMPONENTS[component.type].calls(component, n) for n in n_inputs)
-    assert len(client.requests) == expected == declared
+    assert len(client.requests) == expected
 
 
 # ----------------------------------------------------------------------------- generate
@@ -263,7 +263,7 @@ def test_vote_majority_and_provenance(run_component) -> None:
     states = seeded(QUERIES[:2], texts)
     comp = run_component({"type": "vote"}, states)
     assert run_component.client.batches == []  # no model calls
-    assert COMPONENTS["vote"].calls(comp, 4) == 0
+    assert calls_for(comp, 4) == 0
     (winner,) = states[0].candidates["n1"]
     assert winner.id == "n1:0" and winner.text == "Answer: Paris" and winner.annotations == {}
     assert winner.parents == ("src:m1:0", "src:m1:1", "src:m1:3")
@@ -371,12 +371,13 @@ def test_unknown_prompt_name_is_an_input_error() -> None:
 
 def test_every_component_has_a_contract_and_prompts() -> None:
     from archon.components import MAIN_PROMPT, PROMPT_NAMES
+    from archon.graph.kinds import KINDS
     from archon.spec.schema import COMPONENT_TYPES
 
     assert set(COMPONENTS) == set(COMPONENT_TYPES)
     for kind, module in COMPONENTS.items():
-        assert module.CONTRACT.kind == kind
-        assert module.CONTRACT.replaces == (kind in ("generate", "fuse", "vote", "refine"))
+        assert KINDS[kind].name == kind
+        assert KINDS[kind].creates == (kind in ("generate", "fuse", "vote", "refine"))
         if kind != "vote":
             assert f"{kind}.system" in PROMPT_NAMES and MAIN_PROMPT[kind] in PROMPT_NAMES
     assert os.path.isdir(os.path.join(os.path.dirname(COMPONENTS["generate"].__file__), "prompts"))

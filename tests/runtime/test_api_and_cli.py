@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from archon.cli import main
-from archon.testing.fake import ScriptedModel, register_script
+from archon.testing import ScriptedModel, register_script
 from pipeline_kit import Smart
 
 PIPELINE = """\

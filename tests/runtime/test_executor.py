@@ -12,7 +12,7 @@ import pytest
 from archon.graph.cost import calls_for
 from archon.runtime import Executor
 from archon.spec.schema import PerQueryBudget
-from archon.testing.fake import Failure
+from archon.testing import Failure
 from pipeline_kit import CountingClient, Smart, last_user, make_client, make_pipeline, make_spec
 
 QUERIES = ["capital of France?", "capital of Peru?", "capital of Japan?"]
@@ -128,7 +128,7 @@ def test_budget_output_tokens_and_input_tokens() -> None:
 
 def _seeded_responder(req):
     # generations depend on the seed the executor derived (like a seeded sampler); the rest on Smart
-    from archon.testing.fake import default_text
+    from archon.testing import default_text
 
     return default_text(req) if req.tag == "generate" else Smart()(req)
 
@@ -181,7 +181,7 @@ def test_spec_prompt_overrides_reach_the_calls() -> None:
 
 def test_cache_makes_a_rerun_free(tmp_path) -> None:
     from archon.backends import Client
-    from archon.testing.fake import FakeBackend
+    from archon.testing import FakeBackend
 
     spec = make_spec(FULL)
     pipeline = make_pipeline(spec)

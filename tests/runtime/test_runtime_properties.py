@@ -9,7 +9,7 @@ from collections import Counter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from archon.components import COMPONENTS
+from archon.graph.kinds import KINDS
 from archon.graph.cost import calls_for
 from archon.runtime import Executor
 from pipeline_kit import Smart, make_client, make_pipeline, make_spec
@@ -74,7 +74,7 @@ def test_random_pipelines_keep_ids_and_annotations_straight(layers, rank_style, 
         calls = Counter(c["node"] for c in result.trace["calls"])
         for node in pipeline.order:
             component = pipeline.component(node)
-            contract = COMPONENTS[component.type].CONTRACT
+            entry = KINDS[component.type]
             inputs: dict[str, dict] = {}
             for src in pipeline.inputs(node):
                 for cand in nodes[src]:
@@ -87,7 +87,7 @@ def test_random_pipelines_keep_ids_and_annotations_straight(layers, rank_style, 
             assert calls.get(node, 0) == calls_for(component, len(inputs)), node
             for cand in out:
                 assert set(cand["parents"]) <= known | set(inputs), f"{cand['id']} has an unknown parent"
-                if contract.replaces:
+                if entry.creates:
                     assert cand["node"] == node and cand["annotations"] == {}, f"{node} leaked annotations onto {cand['id']}"
                     assert cand["id"] not in known
                 else:
@@ -95,10 +95,10 @@ def test_random_pipelines_keep_ids_and_annotations_straight(layers, rank_style, 
                     before = inputs[cand["id"]]
                     assert cand["text"] == before["text"]
                     for kind, value in before["annotations"].items():
-                        if kind in contract.annotates:
+                        if kind in entry.annotates:
                             continue  # a second rank/verify/select re-annotates on purpose
                         assert cand["annotations"][kind] == value, f"{node} changed {kind} of {cand['id']}"
-                    assert set(cand["annotations"]) - set(before["annotations"]) <= set(contract.annotates)
+                    assert set(cand["annotations"]) - set(before["annotations"]) <= set(entry.annotates)
                 # every annotation is about this very candidate
                 if "critique" in cand["annotations"]:
                     assert cand["annotations"]["critique"] == f"CRIT<<{cand['text']}>>"

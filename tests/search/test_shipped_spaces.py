@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from archon.search import run_search
-from archon.testing.fake import FakeBackend
+from archon.testing import FakeBackend
 
 SPACES = Path(__file__).resolve().parents[2] / "search_spaces"
 NAMES = sorted(p.name for p in SPACES.glob("*.yaml"))

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Pattern, Sequence, Union
 
 from archon.backends.records import CallRequest, CallResult, Usage
-from archon.errors import BackendError, RetryableBackendError
+from archon.errors import BackendError, RetryableBackendError, UsageError
 
 __all__ = [
     "FakeBackend",
@@ -104,7 +104,7 @@ class ScriptedModel:
             return str(response(request))
         items = list(response)
         if not items:
-            raise ValueError("a scripted response list must not be empty")
+            raise UsageError("a scripted response list must not be empty")
         return str(items[request.sample_index % len(items)])
 
     def respond(self, request: CallRequest) -> str:
@@ -132,7 +132,7 @@ class Failure:
 
     def __post_init__(self) -> None:
         if self.kind not in ("retryable", "permanent", "hang"):
-            raise ValueError(f"unknown failure kind {self.kind!r}")
+            raise UsageError(f"unknown failure kind {self.kind!r}")
 
 
 _SCRIPTS: dict[str, ScriptedModel] = {}
