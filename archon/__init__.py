@@ -21,6 +21,8 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    # lazy on purpose: ``import archon`` (which ``archon --help`` does) must not pull in Optuna,
+    # Ray or litellm; each entry point loads its layer on first use
     if name in _LAZY:
         import importlib
 

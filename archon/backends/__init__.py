@@ -1,20 +1,25 @@
 """How archon calls models: one :class:`Client` in front of every backend.
 
-``from archon.backends import Client, CallRequest, CallResult`` is all a component needs. The
-backends themselves (litellm, the embedded SmolLM2, vLLM, the fake) are imported lazily by the
-client when a model first needs one, so importing this package stays cheap.
+``from archon.backends import Client, CallRequest, CallResult`` is all a caller needs. The call
+records (:mod:`archon.backends.records`) are what the layers above build on; which class serves
+each ``kind:`` of model is :mod:`archon.backends.registry`, and the backend modules themselves
+(litellm, the embedded SmolLM2, vLLM) are imported when a model of their kind is first called.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from archon.backends.accounting import call_dollars
 from archon.backends.base import Backend
+from archon.backends.cache import CallCache, ModelIdentity, cache_key
+from archon.backends.client import Client, request_seed
+from archon.backends.meter import Meter, MeterSnapshot
 from archon.backends.records import CallRequest, CallResult, Cost, Usage
+from archon.backends.registry import BACKENDS, BackendKind
 
 __all__ = [
+    "BACKENDS",
     "Backend",
+    "BackendKind",
     "CallCache",
     "CallRequest",
     "CallResult",
@@ -28,21 +33,3 @@ __all__ = [
     "call_dollars",
     "request_seed",
 ]
-
-_LAZY = {
-    "Client": "archon.backends.client",
-    "request_seed": "archon.backends.client",
-    "CallCache": "archon.backends.cache",
-    "ModelIdentity": "archon.backends.cache",
-    "cache_key": "archon.backends.cache",
-    "Meter": "archon.backends.meter",
-    "MeterSnapshot": "archon.backends.meter",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'archon.backends' has no attribute {name!r}")

@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import sqlite3
 import threading
 import time
@@ -122,8 +123,6 @@ def _process_start(pid: int) -> str:
 
 def lease_owner(tag: str) -> str:
     """An in-flight lease owner for this process: ``host:pid:start:tag``."""
-    import socket
-
     pid = os.getpid()
     return f"{socket.gethostname()}:{pid}:{_process_start(pid)}:{tag}"
 
@@ -131,8 +130,6 @@ def lease_owner(tag: str) -> str:
 def _owner_gone(owner: str) -> bool:
     """True when ``owner`` names a process on this machine that no longer runs. Owners on other
     machines, or in a form this code did not write, are never judged: their lease expires."""
-    import socket
-
     parts = owner.split(":")
     if len(parts) < 4 or parts[0] != socket.gethostname() or not parts[1].isdigit():
         return False

@@ -233,7 +233,7 @@ class Client:
                     st.backend = self._fake
                 else:
                     st.backend = build_backend(spec)
-            except Exception as exc:  # MissingDependencyError, bad settings: reported per call
+            except Exception as exc:  # noqa: BLE001 - MissingDependencyError, bad settings: reported on each call to this model
                 st.error = exc
             self._states[name] = st
             return st
@@ -289,7 +289,7 @@ class Client:
             if cacheable:
                 try:
                     hits = await asyncio.to_thread(self.cache.get_many, cacheable)  # type: ignore[union-attr]
-                except Exception:  # an unreadable cache costs calls, never answers
+                except Exception:  # noqa: BLE001 - an unreadable cache costs calls, never answers
                     hits = {}
             rest = []
             for i, st, k in keyed:
@@ -482,7 +482,7 @@ class Client:
             await warmup()
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a model that cannot start fails its calls with this error, not the batch
             st.warm_error = f"{type(exc).__name__}: {exc}"
             return False
         st.warmed = True
@@ -495,7 +495,7 @@ class Client:
         if good:
             try:
                 await asyncio.to_thread(self.cache.put_many, good)
-            except Exception:  # a cache write failure must not lose the answer
+            except Exception:  # noqa: BLE001 - a cache write failure must not lose the answer
                 pass
 
     async def _attempts(self, st: _ModelState, batch: list[CallRequest], *, timeout: float) -> list[CallResult]:
@@ -526,7 +526,7 @@ class Client:
                 attempt += 1
             except BackendError as exc:
                 return [CallResult(text="", error=str(exc), latency=time.perf_counter() - t0) for _ in batch]
-            except Exception as exc:  # a bug or an unexpected library error: isolate it to these calls
+            except Exception as exc:  # noqa: BLE001 - a bug or an unexpected library error: isolate it to these calls
                 msg = f"{type(exc).__name__}: {exc}"
                 return [CallResult(text="", error=msg, latency=time.perf_counter() - t0) for _ in batch]
 
@@ -558,7 +558,7 @@ class Client:
         for b in backends.values():
             try:
                 await b.aclose()
-            except Exception:
+            except Exception:  # noqa: BLE001 - closing is best effort: one backend failing to close must not keep the others open
                 pass
 
     def complete_sync(self, requests: Sequence[CallRequest]) -> list[CallResult]:

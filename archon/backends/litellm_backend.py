@@ -77,9 +77,9 @@ def _install_send_hook() -> bool:
     global _HOOKED
     if _HOOKED:
         return True
-    try:
+    try:  # lazy like litellm itself (seconds to import); called when the first call is made
         from litellm.llms.custom_httpx.aiohttp_transport import LiteLLMAiohttpTransport
-    except Exception:  # another litellm layout: no gate, calls simply do not take turns
+    except Exception:  # noqa: BLE001 - another litellm layout (any import failure): no gate, calls simply do not take turns
         return False
     original = getattr(LiteLLMAiohttpTransport, "handle_async_request", None)
     if original is None or getattr(original, "_archon_send_hook", False):
@@ -124,13 +124,13 @@ def _headers_of(exc: BaseException) -> dict[str, str]:
     if h is not None:
         try:
             headers.update({k.lower(): v for k, v in h.items()})
-        except Exception:
+        except Exception:  # noqa: BLE001 - an odd headers object: read what Retry-After we can, never fail over it
             pass
     extra = getattr(exc, "headers", None) or getattr(exc, "litellm_response_headers", None)
     if isinstance(extra, dict) or hasattr(extra, "items"):
         try:
             headers.update({str(k).lower(): str(v) for k, v in extra.items()})
-        except Exception:
+        except Exception:  # noqa: BLE001 - as above: the headers are a hint, the error is reported anyway
             pass
     return headers
 
@@ -199,7 +199,7 @@ class LiteLLMBackend:
             return True  # vLLM's server does guided decoding for json_schema
         try:
             return bool(self._litellm.supports_response_schema(model=self.model))
-        except Exception:
+        except Exception:  # noqa: BLE001 - litellm raises for models it does not know: ask for no schema
             return False
 
     def _api_key(self) -> str | None:
@@ -252,7 +252,7 @@ class LiteLLMBackend:
             resp = await self._litellm.acompletion(**kwargs)
         except BackendError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - litellm's many exception types are sorted by classify_exception
             raise classify_exception(exc, self.model) from None
         finally:
             _TICKET.reset(token)

@@ -1,7 +1,8 @@
 """Which class serves each ``kind:`` of model entry: one entry per backend kind.
 
 A backend module is imported when a model of its kind is first called, not before: litellm takes
-seconds to import, and the local engine, vLLM and Ray are optional. The names here are the
+seconds to import, and the local engine, vLLM and Ray are optional. (The fake is standard library
+only and loads with this module.) The names here are the
 ``kind`` values :class:`archon.spec.schema.ModelSpec` accepts (the spec layer cannot import
 this one); tests/test_kinds.py checks that the two agree.
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from archon.backends.base import Backend
+from archon.backends.fake import FakeBackend, get_script
 
 if TYPE_CHECKING:
     from archon.spec.schema import ModelSpec
@@ -50,8 +52,6 @@ def _vllm(spec: ModelSpec) -> Backend:
 
 
 def _fake(spec: ModelSpec) -> Backend:
-    from archon.backends.fake import FakeBackend, get_script  # lazy like the others (it is cheap)
-
     return FakeBackend(get_script(spec.model), name=spec.model)
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from archon.backends.records import CallRequest, CallResult, Usage
-from archon.errors import BackendError
+from archon.errors import BackendError, RetryableBackendError
 from archon.util import require
 
 __all__ = ["VllmBackend", "group_requests", "shutdown_engines"]
@@ -105,7 +105,7 @@ class _Engine:
     """The body of the Ray actor: one ``vllm.LLM`` and counters."""
 
     def __init__(self, model: str, engine: dict[str, Any]) -> None:
-        from vllm import LLM
+        from vllm import LLM  # lazy: imported inside the Ray actor, on the GPU node that runs it
 
         kwargs = {k: v for k, v in engine.items() if k not in ("num_gpus", "extra") and v is not None}
         kwargs.update(engine.get("extra") or {})
@@ -121,7 +121,7 @@ class _Engine:
         return {"calls": self.calls, "engine_requests": self.engine_requests, "batches": self.batches}
 
     def _sampling(self, p: dict[str, Any]) -> Any:
-        from vllm import SamplingParams
+        from vllm import SamplingParams  # lazy, as in __init__
 
         kw: dict[str, Any] = dict(n=p["n"], temperature=p["temperature"], top_p=p["top_p"],
                                   max_tokens=p["max_tokens"], seed=p["seed"], stop=p["stop"] or None)
@@ -131,7 +131,7 @@ class _Engine:
                 schema = (schema.get("json_schema") or {}).get("schema") or {}
             elif schema.get("type") == "json_object":
                 schema = schema.get("schema") or {"type": "object"}
-            try:  # vLLM >= 0.11
+            try:  # vLLM >= 0.11 (lazy, as in __init__)
                 from vllm.sampling_params import StructuredOutputsParams
 
                 kw["structured_outputs"] = StructuredOutputsParams(json=schema)
@@ -180,7 +180,7 @@ class VllmBackend:
 
     def _get_actor(self) -> Any:
         if self._actor is None:
-            import ray
+            import ray  # lazy: only a vLLM model needs Ray, and the check above names what to install
 
             if not ray.is_initialized():
                 raise BackendError("kind: vllm needs a running Ray instance (ray.init) to host the engine")
@@ -203,9 +203,7 @@ class VllmBackend:
         actor = self._get_actor()
         try:
             outputs = await actor.generate.remote([g.as_payload() for g in groups])
-        except Exception as exc:
-            from archon.errors import RetryableBackendError
-
+        except Exception as exc:  # noqa: BLE001 - Ray raises its own types; sorted into retry or fail below
             name = type(exc).__name__
             if "ActorDied" in name or "ActorUnavailable" in name:
                 self._actor = None  # a new one is made on the next attempt
@@ -232,7 +230,7 @@ class VllmBackend:
 
 def shutdown_engines() -> int:
     """Kill every archon vLLM engine actor in the connected Ray instance; returns how many."""
-    import ray
+    import ray  # lazy, as in VllmBackend: Ray is needed only where vLLM engines run
     from ray.util.state import list_actors
 
     killed = 0

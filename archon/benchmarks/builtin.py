@@ -14,7 +14,7 @@ import re
 from importlib import resources
 from typing import Any
 
-from archon.benchmarks.base import Benchmark, Record, Score, Scorer, references
+from archon.benchmarks.base import Record, Score, Scorer, references
 from archon.benchmarks.scorers import CodeScorer, NumericScorer
 from archon.benchmarks.text import first_answer_line, normalize
 from archon.errors import BenchmarkError

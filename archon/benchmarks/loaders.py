@@ -9,6 +9,7 @@ these benchmarks ships with archon: download a copy once (``HF_SOURCES`` names w
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import json
 import os
@@ -47,8 +48,6 @@ def read_text(path: str) -> str:
     if not p.is_file():
         raise _err(path, 0, "not a regular file", "a benchmark is read from a JSONL, JSON or CSV file")
     if p.suffix.lower() == ".gz":
-        import gzip
-
         with gzip.open(p, "rb") as fh:
             data = fh.read()
     else:

@@ -7,7 +7,9 @@ from typing import Any
 from archon.benchmarks.base import Benchmark
 from archon.benchmarks.builtin import BUILTINS
 from archon.benchmarks.loaders import LOADERS
+from archon.benchmarks.scorers import make_scorer
 from archon.errors import BenchmarkError
+from archon.spec.schema import BenchmarkSpec
 from archon.util import did_you_mean
 
 __all__ = ["benchmark_names", "load_benchmark"]
@@ -24,8 +26,6 @@ def load_benchmark(spec: Any, *, base_dir: str | None = None, **overrides: Any) 
     ``overrides`` replace fields of the spec (e.g. ``dev=20``). Raises :class:`BenchmarkError`
     (an input error: the CLI prints it as one line) for unknown names and malformed data.
     """
-    from archon.spec.schema import BenchmarkSpec
-
     if isinstance(spec, str):
         spec = BenchmarkSpec(name=spec)
     elif isinstance(spec, dict):
@@ -39,8 +39,6 @@ def load_benchmark(spec: Any, *, base_dir: str | None = None, **overrides: Any) 
             raise BenchmarkError(f"benchmark {name!r} is built in and takes no 'path:' (use name: jsonl for your own data)")
         records, scorer, prompt, desc = build(dict(spec.options))
         if spec.scorer:
-            from archon.benchmarks.scorers import make_scorer
-
             scorer = make_scorer(spec.scorer)
     elif name in LOADERS:
         kind, loader = LOADERS[name]

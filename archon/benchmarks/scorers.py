@@ -27,11 +27,12 @@ from archon.benchmarks.text import (
     extract_choice,
     extract_code,
     extract_number,
-    first_answer_line,
     normalize,
     parse_number,
 )
 from archon.errors import BenchmarkError
+from archon.sandbox import run_python
+from archon.spec.pyref import check_function_ref
 from archon.util import import_optional
 
 __all__ = [
@@ -264,8 +265,6 @@ class CodeScorer(Scorer):
         return "\n\n".join(p.rstrip() for p in parts if p) + "\n"
 
     def score(self, record: Record, text: str) -> Score:
-        from archon.sandbox import run_python
-
         if not extract_code(text).strip():
             return Score(0.0, None)
         result = run_python(self.program(record, text), timeout=self.timeout, memory_mb=self.memory_mb)
@@ -306,8 +305,6 @@ class CallableScorer(Scorer):
     ``archon validate``) never runs user code."""
 
     def __init__(self, target: str) -> None:
-        from archon.spec.pyref import check_function_ref
-
         self.name = target
         problem = check_function_ref(target, tuple(sys.path))
         if problem:

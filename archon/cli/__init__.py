@@ -12,8 +12,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import traceback
 from typing import Sequence
+
+from archon import __version__
+from archon.errors import InputError
 
 __all__ = ["main"]
 
@@ -29,24 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Search layered LLM-system architectures under a compute budget.",
         epilog="Exit status: 0 ok, 1 internal error, 2 bad input, 130 interrupted.",
     )
-    from archon import __version__
-
     parser.add_argument("--version", action="version", version=f"archon {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMANDS:
-        try:
-            module = importlib.import_module(f"archon.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"archon.cli.{name}":
-                continue  # subcommand not built yet
-            raise
-        module.register(sub)
+        importlib.import_module(f"archon.cli.{name}").register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from archon.errors import InputError
-
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
@@ -63,9 +58,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - the last line of defence: report, don't dump
-        import os
-        import traceback
-
         if os.environ.get("ARCHON_DEBUG"):
             traceback.print_exc()
         print(f"archon: internal error: {type(exc).__name__}: {exc} (set ARCHON_DEBUG=1 for a traceback)", file=sys.stderr)

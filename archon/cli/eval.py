@@ -11,6 +11,7 @@ error, status, cost). Progress goes to stderr.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
@@ -71,6 +72,7 @@ def baseline_spec(model: str, *, benchmark: Any = None, models: dict[str, Any] |
     ``model`` is ``local/smollm2``, a name from ``models`` (e.g. a spec's ``models:``), or any
     litellm model id (``openai/gpt-4o-mini``), which gets a default litellm entry.
     """
+    # imported on use: `archon --help` loads every command module, so they import nothing heavy
     from archon.spec.schema import LOCAL_MODEL_NAME, ModelSpec, Spec
 
     table = dict(models or {})
@@ -85,21 +87,21 @@ def baseline_spec(model: str, *, benchmark: Any = None, models: dict[str, Any] |
 
 
 def eval_command(args: argparse.Namespace) -> int:
+    # imported on use: `archon --help` loads every command module, so they import nothing heavy
+    from archon.backends import Client
     from archon.benchmarks import load_benchmark
+    from archon.graph import compile_pipeline, compile_spec_file
+    from archon.space import check_space
+    from archon.spec import load_spec_file
 
     if not args.pipeline and not args.baseline:
         raise InputError("archon eval: error: give a PIPELINE.yaml or --baseline MODEL")
     spec = None
     base_dir = None
     if args.pipeline:
-        from archon.graph import compile_spec_file
-        from archon.spec import load_spec_file
-
         doc = load_spec_file(args.pipeline)
         if doc.is_space and args.baseline:
             # a baseline needs only the space's models and benchmark: take them from its first point
-            from archon.space import check_space
-
             space, _ = check_space(doc)
             point = space.first()
             if not hasattr(point, "spec"):
@@ -113,8 +115,6 @@ def eval_command(args: argparse.Namespace) -> int:
     bench_spec = _benchmark_spec(args, spec)
     benchmark = load_benchmark(bench_spec, base_dir=base_dir)
     if args.baseline:
-        from archon.graph import compile_pipeline
-
         max_tokens = args.max_tokens or (512 if benchmark.kind == "code" else 64)
         spec = baseline_spec(args.baseline, benchmark=bench_spec, models=dict(spec.models) if spec else None,
                              max_tokens=max_tokens, temperature=args.temperature)
@@ -128,8 +128,6 @@ def eval_command(args: argparse.Namespace) -> int:
             f"({len(benchmark.records)} records; splits take test={benchmark.test} first, then "
             f"dev={benchmark.dev}, then shots={benchmark.shots}: lower --test or --dev)"
         )
-
-    from archon.backends import Client
 
     cache: Any = False if args.no_cache else args.cache
     client = Client.from_spec(spec, cache=cache)
@@ -147,6 +145,7 @@ def eval_command(args: argparse.Namespace) -> int:
 
 
 def _benchmark_spec(args: argparse.Namespace, spec: Any) -> Any:
+    # imported on use: `archon --help` loads every command module, so they import nothing heavy
     from archon.spec.schema import BenchmarkSpec
 
     if args.benchmark:
@@ -167,8 +166,7 @@ def _benchmark_spec(args: argparse.Namespace, spec: Any) -> Any:
 
 
 def _run(pipeline: Any, benchmark: Any, records: list[Any], client: Any, args: argparse.Namespace) -> Any:
-    import asyncio
-
+    # imported on use: `archon --help` loads every command module, so they import nothing heavy
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -204,6 +202,7 @@ def _write_rows(path: str, rows: list[dict[str, Any]]) -> None:
 
 
 def _print_report(report: Any, benchmark: Any, args: argparse.Namespace, *, label: str) -> None:
+    # imported on use: `archon --help` loads every command module, so they import nothing heavy
     from rich.console import Console
     from rich.table import Table
 

@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from archon.errors import InputError
+
 __all__ = ["register"]
 
 
@@ -31,7 +33,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from archon.errors import InputError
+    # imported on use: `archon --help` loads every command module, so they import nothing heavy
     from archon.importers import import_archon
 
     result = import_archon(args.config, local=args.local)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 from typing import Any
 
@@ -34,6 +35,7 @@ def register(subparsers: Any) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
+    # imported on use: `archon --help` loads every command module, so they import nothing heavy
     from archon.search.replay import build_table
 
     meta = build_table(args.space, args.out, say=lambda line: print(line, file=sys.stderr, flush=True))
@@ -42,11 +44,10 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
+    # imported on use: `archon --help` loads every command module, so they import nothing heavy
     from archon.search.replay import open_table
 
     path, meta = open_table(args.table)
-    import sqlite3
-
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         meta["entries"] = conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0]

@@ -78,6 +78,7 @@ def read_queries(path: str) -> list[tuple[Any, str]]:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    # imported on use: `archon --help` loads every command module, so they import nothing heavy
     from archon.pipeline_file import load_pipeline
 
     queries = [(None, args.query)] if args.query is not None else read_queries(args.input)
@@ -108,6 +109,7 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def _run_all(pipeline: Any, queries: list[str], chunk: int, *, show_progress: bool) -> list[Any]:
+    # imported on use: `archon --help` loads every command module, so they import nothing heavy
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -139,6 +141,7 @@ def _run_all(pipeline: Any, queries: list[str], chunk: int, *, show_progress: bo
 
 
 def _summary(results: list[Any]) -> None:
+    # imported on use: `archon --help` loads every command module, so they import nothing heavy
     from rich.console import Console
     from rich.table import Table
 

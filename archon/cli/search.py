@@ -11,9 +11,8 @@ emitted (every trial failed, was pruned or infeasible); the reason is printed.
 from __future__ import annotations
 
 import argparse
-from typing import Any
-
 import sys
+from typing import Any
 
 from archon.cli._common import positive_int as _positive_int
 
@@ -48,6 +47,7 @@ def register(subparsers: Any) -> None:
 
 
 def search_command(args: argparse.Namespace) -> int:
+    # imported on use: `archon --help` loads every command module, so they import nothing heavy
     from rich.console import Console
 
     from archon.search.run import run_search
@@ -81,7 +81,7 @@ def search_command(args: argparse.Namespace) -> int:
 
 
 def _print_estimate(out: Any, est: Any) -> None:
-    from rich.table import Table
+    from rich.table import Table  # on use, as in search_command
 
     table = Table(title="archon search --dry-run (nothing was spent)", show_header=False)
     table.add_column(style="bold")
@@ -99,6 +99,7 @@ _VERDICT_STYLE = {"win": "green", "no_win": "blue", "win_unconfirmed": "yellow",
 
 
 def _print_summary(out: Any, result: Any) -> None:
+    # imported on use, as in search_command
     from rich.markup import escape
     from rich.panel import Panel
     from rich.text import Text

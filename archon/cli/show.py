@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from archon.cli._common import no_space
+from archon.errors import InputError
+
 __all__ = ["register"]
 
 FORMATS = ("text", "mermaid", "dot", "svg")
@@ -33,8 +36,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from archon.cli._common import no_space
-    from archon.errors import InputError
+    # imported on use: `archon --help` loads every command module, so they import nothing heavy
     from archon.graph import check_pipeline
     from archon.spec import load_spec_file
 

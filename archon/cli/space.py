@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import random
 from collections import Counter
 from typing import Any
+
+from archon.cli._common import format_size
+from archon.errors import InputError
 
 __all__ = ["register"]
 
@@ -39,10 +43,7 @@ def _plural(n: int, noun: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import random
-
-    from archon.cli._common import format_size
-    from archon.errors import InputError
+    # imported on use: `archon --help` loads every command module, so they import nothing heavy
     from archon.space import InvalidPoint, Space
     from archon.spec import dump_yaml, load_spec_file
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from archon.cli._common import format_size, print_errors
+from archon.errors import SpecError
+
 __all__ = ["register", "summarise"]
 
 
@@ -25,7 +28,7 @@ def register(subparsers: Any) -> None:
 
 def summarise(file: str) -> str:
     """Load and validate ``file``; the one-line summary for a valid spec. Raises SpecError."""
-    from archon.cli._common import format_size
+    # imported on use: `archon --help` loads every command module, so they import nothing heavy
     from archon.graph import check_pipeline
     from archon.space import check_space
     from archon.spec import load_spec_file
@@ -35,9 +38,7 @@ def summarise(file: str) -> str:
         space, count = check_space(doc)
         choices = len(space.choices)
         return f"{file}: ok (space, {_plural(choices, 'choice')}, size {format_size(count.exact, count.estimate)})"
-    spec, pipeline = check_pipeline(doc)
-    if pipeline is None:
-        return f"{file}: ok (pipeline, {_plural(sum(len(layer) for layer in spec.pipeline.layers), 'node')})"
+    _, pipeline = check_pipeline(doc)
     calls = pipeline.static_cost().calls
     return f"{file}: ok (pipeline, {_plural(pipeline.graph.number_of_nodes(), 'node')}, {_plural(calls, 'call')}/query)"
 
@@ -47,9 +48,6 @@ def _plural(n: int, noun: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from archon.cli._common import print_errors
-    from archon.errors import SpecError
-
     status = 0
     for file in args.files:
         try:

@@ -30,6 +30,7 @@ from typing import Any
 from archon.components.base import NodeContext, build_messages, dispatch, input_candidates, make_request
 from archon.components.parsing import TESTS_SCHEMA, extract_code, parse_checks, parse_code_tests, parse_test_results
 from archon.components.types import Candidate, QueryState
+from archon.sandbox import run_python
 
 __all__ = ["HARNESS", "is_code_query", "run", "run_code_tests"]
 
@@ -168,9 +169,7 @@ async def _execute_all(node, states, ctx, per_state, code_mode, tests, outcome) 
             jobs.append((state, i, cand))
     if not jobs:
         return
-    sandbox = ctx.sandbox
-    if sandbox is None:
-        from archon.sandbox import run_python as sandbox
+    sandbox = ctx.sandbox or run_python
     gate = asyncio.Semaphore(max(1, ctx.sandbox_concurrency))
 
     async def one(state: QueryState, i: int, cand: Candidate) -> None:

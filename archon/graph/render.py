@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["FORMATS", "render", "settings", "to_dot", "to_mermaid", "to_text"]
+from archon.errors import UsageError
+from archon.graph.labels import settings
+from archon.graph.svg import to_svg
+
+__all__ = ["FORMATS", "render", "to_dot", "to_mermaid", "to_text"]
 
 FORMATS = ("text", "mermaid", "dot", "svg")
 
@@ -23,24 +27,6 @@ def _fmt(value: Any) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items()) + "}"
     return str(value)
-
-
-def settings(component: Any) -> list[tuple[str, Any]]:
-    """The settings worth showing: the model(s) and every field that differs from its default."""
-    data = component.model_dump(exclude_defaults=True)
-    out: list[tuple[str, Any]] = []
-    if component.type == "generate":
-        out.append(("models", component.model_list()) if component.models else ("model", component.model))
-    elif hasattr(component, "model"):
-        out.append(("model", component.model))
-    for key, value in data.items():
-        if key in ("type", "id", "inputs", "model", "models", "system_prompt", "prompt_template"):
-            continue
-        out.append((key, value))
-    for key in ("system_prompt", "prompt_template"):
-        if data.get(key):
-            out.append((key, "(custom)"))
-    return out
 
 
 def _summary(p: Any, cost: Any) -> str:
@@ -132,7 +118,5 @@ def render(p: Any, format: str = "text", **options: Any) -> str:
     if format == "dot":
         return to_dot(p)
     if format == "svg":
-        from archon.graph.svg import to_svg  # svg.py builds on this module's settings()
-
         return to_svg(p, **options)
-    raise ValueError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    raise UsageError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from archon.graph.render import settings
+from archon.graph.labels import settings
 
 __all__ = ["KIND_COLORS", "to_svg"]
 

@@ -27,7 +27,9 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
+
+import yaml
 
 from archon.errors import Diagnostic, ImportArchonError
 from archon.importers.archon_keys import (
@@ -721,7 +723,6 @@ def _mapped_entry(model: str) -> dict[str, Any]:
 
 def render_yaml(tree: dict[str, Any], source: str, warnings: list[Diagnostic]) -> str:
     """The spec as YAML: components one per line, a header naming the source and the warnings."""
-    import yaml
 
     class _Dumper(yaml.SafeDumper):
         pass

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from archon.errors import SandboxError
+from archon.errors import SandboxError, UsageError
 
 __all__ = ["SandboxResult", "Status", "run_python", "capabilities", "Capabilities"]
 
@@ -197,7 +197,7 @@ def run_python(
     cannot start.
     """
     if timeout <= 0:
-        raise ValueError("timeout must be positive")
+        raise UsageError("timeout must be positive")
     cpu = cpu_seconds if cpu_seconds is not None else max(1, int(timeout + 0.999))
     return _run(
         code,

@@ -7,7 +7,6 @@ a paired bootstrap of the mean difference otherwise (partial-credit scorers).
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import dataclass
 from typing import Sequence

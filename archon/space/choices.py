@@ -5,6 +5,9 @@ it: the number for int/float ranges, the value for a categorical of scalars, a l
 for a categorical of lists/mappings and for ``one_of``, a bool for ``optional``, the size for
 ``prefix`` and the count for ``repeat``. Discrete domains stay discrete in Optuna: ints are
 suggested with ``suggest_int`` and their exact step, never relaxed to floats.
+
+Optuna is imported only where a distribution is built (a search): ``archon validate`` and
+``archon space`` never need it, and a test checks they do not import it.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
+
+from archon.errors import UsageError
 
 __all__ = [
     "Categorical",
@@ -83,7 +88,7 @@ class IntRange:
         return trial.suggest_int(name, self.low, self.high, step=self.step, log=self.log)
 
     def distribution(self) -> Any:
-        from optuna.distributions import IntDistribution
+        from optuna.distributions import IntDistribution  # lazy: see the module docstring
 
         return IntDistribution(self.low, self.high, log=self.log, step=self.step)
 
@@ -115,7 +120,7 @@ class FloatRange:
     def values(self) -> list[float]:
         n = self.size()
         if n is None:
-            raise ValueError("a float range without step has infinitely many values")
+            raise UsageError("a float range without step has infinitely many values")
         return [self.value_at(i) for i in range(n)]
 
     def value_at(self, i: int) -> float:
@@ -143,7 +148,7 @@ class FloatRange:
         return trial.suggest_float(name, self.low, self.high, step=self.step, log=self.log)
 
     def distribution(self) -> Any:
-        from optuna.distributions import FloatDistribution
+        from optuna.distributions import FloatDistribution  # lazy: see the module docstring
 
         return FloatDistribution(self.low, self.high, log=self.log, step=self.step)
 
@@ -201,7 +206,7 @@ class Categorical:
         return trial.suggest_categorical(name, self.params())
 
     def distribution(self) -> Any:
-        from optuna.distributions import CategoricalDistribution
+        from optuna.distributions import CategoricalDistribution  # lazy: see the module docstring
 
         return CategoricalDistribution(self.params())
 

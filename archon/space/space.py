@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 from pydantic import ValidationError
 
-from archon.errors import Diagnostic, PerQueryBudgetError, SpecError
+from archon.errors import Diagnostic, PerQueryBudgetError, SpecError, UsageError
 from archon.graph import CompositionError, Pipeline, compile_pipeline
 from archon.graph.rules import RULES
 from archon.space.choices import Choice
@@ -343,7 +343,7 @@ class Space:
                 stack.extend(prefix + (v,) for v in reversed(branch.values))
                 continue
             except _Infinite as exc:
-                raise ValueError(f"choice {exc} is continuous (a float range without step): the space cannot be enumerated") from None
+                raise UsageError(f"choice {exc} is continuous (a float range without step): the space cannot be enumerated") from None
             yield resolved
             produced += 1
             if max_points is not None and produced >= max_points:

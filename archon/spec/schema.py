@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Self, Union, get_args
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -125,8 +126,6 @@ class ModelSpec(Strict):
         # a key in the URL would be copied into run files, logs, reports and exported pipelines;
         # the message does not repeat the value, which holds the secret
         if value is not None:
-            from urllib.parse import urlsplit
-
             try:
                 parts = urlsplit(value)
                 has_userinfo = parts.username is not None or parts.password is not None

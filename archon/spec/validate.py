@@ -14,12 +14,14 @@ import re
 import sys
 import types
 import typing
+from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from archon.errors import Diagnostic, SpecError
+from archon.errors import Diagnostic
 from archon.spec.document import SpecDocument
+from archon.spec.pyref import check_function_ref
 from archon.spec.schema import COMPONENT_TYPES, LOCAL_MODEL_NAME, PROMPT_FIELDS, Settings, Spec
 from archon.util import did_you_mean
 
@@ -335,8 +337,6 @@ def _components(data: dict[str, Any]) -> typing.Iterator[tuple[Loc, dict[str, An
 def prompt_names() -> list[str]:
     """Names a spec's ``prompts:`` may override: the shipped templates (read from the package
     data folder without importing the components layer)."""
-    from pathlib import Path
-
     folder = Path(__file__).resolve().parent.parent / "components" / "prompts"
     return sorted(p.stem for p in folder.glob("*.txt"))
 
@@ -403,8 +403,6 @@ def _settings_references(doc: SpecDocument) -> list[Diagnostic]:
     bench = data.get("benchmark")
     scorer = bench.get("scorer") if isinstance(bench, dict) else None
     if isinstance(scorer, str) and ":" in scorer:
-        from archon.spec.pyref import check_function_ref
-
         problem = check_function_ref(scorer, tuple(sys.path))
         if problem:
             out.append(doc.diagnostic(("benchmark", "scorer"), f"scorer {_show(scorer)}: {problem}"))

@@ -32,8 +32,11 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Sequence
+
+from archon.errors import StateError, UsageError
 
 __all__ = ["Fault", "ServerProcess", "TestServer", "main"]
 
@@ -63,10 +66,10 @@ class Fault:
     def __post_init__(self) -> None:
         self.kind = str(self.kind)
         if self.kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {self.kind!r} (one of {', '.join(FAULT_KINDS)})")
+            raise UsageError(f"unknown fault kind {self.kind!r} (one of {', '.join(FAULT_KINDS)})")
         triggers = [x is not None for x in (self.rate, self.at, self.first, self.every)]
         if sum(triggers) != 1:
-            raise ValueError("a Fault needs exactly one of rate=, at=, first=, every=")
+            raise UsageError("a Fault needs exactly one of rate=, at=, first=, every=")
         if self.at is not None:
             self.at = sorted(int(n) for n in self.at)
 
@@ -192,7 +195,7 @@ class _Core:
                 self._tasks.discard(task)
             try:
                 writer.close()
-            except Exception:
+            except Exception:  # noqa: BLE001 - the client may have gone already; the connection is over either way
                 pass
 
     async def _send(self, writer: asyncio.StreamWriter, status: int, payload: Any, *,
@@ -350,7 +353,7 @@ def _check_loopback(host: str) -> None:
             return
     except ValueError:
         pass
-    raise ValueError(f"the test server only listens on loopback addresses, not {host!r}")
+    raise UsageError(f"the test server only listens on loopback addresses, not {host!r}")
 
 
 class TestServer:
@@ -401,7 +404,7 @@ class TestServer:
                 self._server = loop.run_until_complete(
                     asyncio.start_server(self._core.handle, self.host, self.port, backlog=1024))
                 self.port = self._server.sockets[0].getsockname()[1]
-            except BaseException as exc:  # e.g. port in use
+            except BaseException as exc:  # noqa: BLE001 - e.g. port in use: handed to the starting thread, which raises it
                 error.append(exc)
                 ready.set()
                 loop.close()
@@ -435,7 +438,7 @@ class TestServer:
 
         try:
             asyncio.run_coroutine_threadsafe(shutdown(), loop).result(timeout=10)
-        except Exception:
+        except Exception:  # noqa: BLE001 - a shutdown that fails or times out still stops the loop below
             pass
         loop.call_soon_threadsafe(loop.stop)
         self._thread.join(timeout=10)
@@ -492,13 +495,11 @@ class ServerProcess:
         if "listening on" not in line:
             err = self.proc.stderr.read() if self.proc.stderr else ""
             self.stop()
-            raise RuntimeError(f"test server did not start: {line.strip()} {err.strip()}")
+            raise StateError(f"test server did not start: {line.strip()} {err.strip()}")
         self.port = int(line.rsplit(":", 1)[1].split("/")[0])
         return self
 
     def stats(self) -> dict[str, Any]:
-        import urllib.request
-
         with urllib.request.urlopen(f"http://{self.host}:{self.port}/_archon/stats", timeout=10) as r:
             return json.loads(r.read())  # type: ignore[no-any-return]
 
