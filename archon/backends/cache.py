@@ -293,7 +293,7 @@ class CallCache:
                     ),
                 )
                 inserted += cur.rowcount
-        except BaseException:
+        except BaseException:  # any way out (interrupts too) leaves no half transaction
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
@@ -315,7 +315,7 @@ class CallCache:
                 cur = conn.execute("INSERT OR IGNORE INTO inflight (key, owner, expires) VALUES (?,?,?)", (key, owner, now + ttl))
                 if cur.rowcount == 1:
                     mine.add(key)
-        except BaseException:
+        except BaseException:  # any way out (interrupts too) leaves no half transaction
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
@@ -326,7 +326,7 @@ class CallCache:
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.executemany("DELETE FROM inflight WHERE key = ? AND owner = ?", [(k, owner) for k in keys])
-        except BaseException:
+        except BaseException:  # any way out (interrupts too) leaves no half transaction
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")

@@ -45,7 +45,7 @@ _load_error = None
 try:
     with contextlib.redirect_stdout(io.StringIO()):
         exec(compile(_job["code"], "candidate.py", "exec"), _ns)
-except BaseException as exc:
+except BaseException as exc:  # whatever the candidate's code raises (SystemExit too) is its result
     _load_error = f"{type(exc).__name__}: {exc}"
 for _src in _job["tests"]:
     if _load_error is not None:
@@ -55,7 +55,7 @@ for _src in _job["tests"]:
         with contextlib.redirect_stdout(io.StringIO()):
             exec(compile(_src, "test.py", "exec"), _ns)
         _results.append(True)
-    except BaseException:
+    except BaseException:  # as above: a failing test, not a harness failure
         _results.append(False)
 sys.stdout.write("\n" + _job["marker"] + json.dumps({"results": _results, "load_error": _load_error}) + "\n")
 '''
