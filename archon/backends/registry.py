@@ -60,7 +60,7 @@ BACKENDS: dict[str, BackendKind] = {
     k.name: k
     for k in (
         BackendKind("litellm", "any litellm model id: hosted providers and OpenAI-compatible servers", _litellm),
-        BackendKind("local", "the embedded SmolLM2 or a GGUF file, run in process", _local),
+        BackendKind("local", "the embedded SmolLM2 or a GGUF file, run in process by llama.cpp (xllamacpp)", _local),
         BackendKind("vllm", "vLLM's offline engine in a Ray actor", _vllm),
         BackendKind("fake", "a script registered with archon.testing.register_script (tests)", _fake),
     )

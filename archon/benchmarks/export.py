@@ -21,8 +21,13 @@ from typing import Any, Callable, Mapping
 
 from archon.benchmarks.base import Benchmark
 from archon.benchmarks.builtin import AntonymScorer, CapitalScorer
+from archon.benchmarks.evaluate import shot_examples
+from archon.benchmarks.registry import load_benchmark
 from archon.benchmarks.scorers import SCORERS, ChoiceScorer, Scorer, make_scorer
+from archon.components.prompting import PROMPT_NAMES, PromptBook
 from archon.errors import BenchmarkError
+from archon.graph import compile_pipeline
+from archon.spec.dump import dump_yaml
 from archon.spec.schema import ANSWER_FORMATS, ShotSpec, Spec, TaskSpec
 
 __all__ = ["PINNED_FIELDS", "executor_options", "export_spec", "extractor", "task_from_benchmark", "write_export"]
@@ -68,8 +73,6 @@ def _uses_shots(spec: Spec) -> bool:
 def task_from_benchmark(benchmark: Benchmark, *, shots: bool = True) -> TaskSpec:
     """The ``task:`` section for pipelines evaluated on ``benchmark``: its kind, its answer
     reading and (with ``shots``) its shot pool, exactly as the evaluation showed them."""
-    from archon.benchmarks.evaluate import shot_examples
-
     answer, options = _answer_format(benchmark.scorer)
     pool = shot_examples(benchmark, benchmark.splits().shots) if shots else []
     return TaskSpec(kind=benchmark.kind, answer=answer, answer_options=options,
@@ -99,16 +102,11 @@ def export_spec(spec: Spec, *, base_dir: str | os.PathLike[str] | None, out_dir:
     :class:`BenchmarkError` when it cannot) unless ``spec`` already has a ``task:`` section.
     The search's own settings are dropped; everything else is kept.
     """
-    from archon.components.prompting import PROMPT_NAMES, PromptBook
-    from archon.graph import compile_pipeline
-
     out = Path(out_dir)
     update: dict[str, Any] = {}
     bench = spec.benchmark
     if bench is not None:
         if spec.task is None:
-            from archon.benchmarks.registry import load_benchmark
-
             loaded = load_benchmark(bench, base_dir=None if base_dir is None else str(base_dir))
             update["task"] = task_from_benchmark(loaded, shots=_uses_shots(spec))
         moved: dict[str, Any] = {}
@@ -137,8 +135,6 @@ def export_spec(spec: Spec, *, base_dir: str | os.PathLike[str] | None, out_dir:
 def write_export(path: str | os.PathLike[str], spec: Spec, *, base_dir: str | os.PathLike[str] | None,
                  header: str = "") -> Path:
     """Write the self-contained form of ``spec`` to ``path`` (``header``: comment lines on top)."""
-    from archon.spec.dump import dump_yaml
-
     target = Path(path)
     exported = export_spec(spec, base_dir=base_dir, out_dir=target.parent)
     note = ("# Self-contained: the prompts, sampling settings, node ids (seeds) and the task's few-shot examples\n"

@@ -69,6 +69,7 @@ def _api_key(name: str | None) -> str | None:
 
 
 def serve_command(args: argparse.Namespace) -> int:
+    # imported on use: `archon --help` loads every command module, so they import nothing heavy
     from rich.console import Console
 
     from archon.serve import Batching, serve_pipeline

@@ -47,7 +47,7 @@ def bind_replica_grpc_to_loopback() -> bool:
     deployment's ``__init__``. Returns False when Ray's internals have moved (the tests that
     check every listener then fail, instead of a port silently opening).
     """
-    try:
+    try:  # lazy: runs inside the replica, where Ray is loaded anyway
         from ray.serve._private import replica
     except ImportError:
         return False
@@ -71,7 +71,7 @@ class PipelineReplica:
     """The deployment's class (archon.serve.server wraps it with ``serve.deployment``)."""
 
     def __init__(self, config: EndpointConfig, batching: Batching, loopback: bool) -> None:
-        from ray import serve
+        from ray import serve  # lazy: only a replica, inside Ray, needs it
 
         if loopback and not bind_replica_grpc_to_loopback():
             logger.warning("archon serve: could not keep the replica's internal gRPC port on 127.0.0.1 "

@@ -23,6 +23,7 @@ from typing import Any, Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from archon.pipeline_file import load_pipeline
 from archon.serve.protocol import (
     BadRequest,
     chunk_events,
@@ -83,8 +84,6 @@ class Endpoint:
     """Answers HTTP requests with a pipeline. ``fake`` serves every model with a fake (tests)."""
 
     def __init__(self, config: EndpointConfig, *, run: Runner | None = None, fake: Any = None) -> None:
-        from archon.pipeline_file import load_pipeline
-
         self.config = config
         self.pipeline = load_pipeline(config.spec, cache=config.cache, fake=fake)
         self.created = int(time.time())

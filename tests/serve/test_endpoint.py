@@ -15,7 +15,7 @@ from archon.serve.endpoint import Endpoint, EndpointConfig, key_digest
 from archon.graph import validate_pipeline
 from archon.spec import load_spec_text
 from archon.testing import FakeBackend
-from archon.testing.fake import Failure
+from archon.testing import Failure
 
 PIPE = """\
 name: demo
