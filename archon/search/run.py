@@ -50,7 +50,7 @@ from archon.spec.schema import Settings
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from archon.testing import FakeBackend, ScriptedModel
+    from archon.backends.fake import FakeBackend, ScriptedModel
 
 __all__ = ["DEFAULT_SHARD_SIZE", "SearchOptions", "SearchPlan", "run_search", "run_search_with"]
 
