@@ -19,7 +19,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from archon.errors import Diagnostic
+from archon.errors import Diagnostic, SpecError
 from archon.spec.document import SpecDocument
 from archon.spec.pyref import check_function_ref
 from archon.spec.schema import COMPONENT_TYPES, LOCAL_MODEL_NAME, PROMPT_FIELDS, Settings, Spec
