@@ -285,4 +285,15 @@ class LiteLLMBackend:
         return [await self._one(r) for r in requests]
 
     async def aclose(self) -> None:
-        return None
+        # litellm runs a process-wide logging task on the loop that made the first call; if that
+        # loop closes with the task pending, asyncio reports "Task was destroyed but it is pending".
+        # Stop it here while its loop is still running (it restarts on the next call's loop).
+        try:
+            from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER
+        except ImportError:
+            return
+        if getattr(GLOBAL_LOGGING_WORKER, "_bound_loop", None) is asyncio.get_running_loop():
+            try:
+                await GLOBAL_LOGGING_WORKER.stop(timeout=5)
+            except Exception:  # best effort: closing must never fail a finished run
+                pass
