@@ -45,7 +45,7 @@ _NO_KEY = "sk-no-key-required"
 def _import_litellm() -> Any:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     # imported on first use, not with this module: litellm takes seconds and ~200 MB to import
-    litellm = import_optional("litellm", feature="the litellm backend", extra=None)
+    litellm: Any = import_optional("litellm", feature="the litellm backend", extra=None)
     litellm.suppress_debug_info = True
     litellm.telemetry = False
     return litellm
@@ -127,7 +127,7 @@ def _headers_of(exc: BaseException) -> dict[str, str]:
         except Exception:  # noqa: BLE001 - an odd headers object: read what Retry-After we can, never fail over it
             pass
     extra = getattr(exc, "headers", None) or getattr(exc, "litellm_response_headers", None)
-    if isinstance(extra, dict) or hasattr(extra, "items"):
+    if extra is not None and (isinstance(extra, dict) or hasattr(extra, "items")):
         try:
             headers.update({str(k).lower(): str(v) for k, v in extra.items()})
         except Exception:  # noqa: BLE001 - as above: the headers are a hint, the error is reported anyway

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import asdict, dataclass
 
@@ -57,33 +58,29 @@ class Meter:
         with self._lock:
             s = self._s
             if result.cached:
-                self._s = MeterSnapshot(
-                    **{
-                        **s.as_dict(),
-                        "requests": s.requests + 1,
-                        "cache_hits": s.cache_hits + 1,
-                        "saved_prompt_tokens": s.saved_prompt_tokens + u.prompt_tokens,
-                        "saved_completion_tokens": s.saved_completion_tokens + u.completion_tokens,
-                        "saved_dollars": s.saved_dollars + u.dollars,
-                    }
+                self._s = dataclasses.replace(
+                    s,
+                    requests=s.requests + 1,
+                    cache_hits=s.cache_hits + 1,
+                    saved_prompt_tokens=s.saved_prompt_tokens + u.prompt_tokens,
+                    saved_completion_tokens=s.saved_completion_tokens + u.completion_tokens,
+                    saved_dollars=s.saved_dollars + u.dollars,
                 )
             else:
-                self._s = MeterSnapshot(
-                    **{
-                        **s.as_dict(),
-                        "requests": s.requests + 1,
-                        "calls": s.calls + 1,
-                        "failures": s.failures + (0 if result.ok else 1),
-                        "prompt_tokens": s.prompt_tokens + u.prompt_tokens,
-                        "completion_tokens": s.completion_tokens + u.completion_tokens,
-                        "dollars": s.dollars + u.dollars,
-                        "latency": s.latency + result.latency,
-                    }
+                self._s = dataclasses.replace(
+                    s,
+                    requests=s.requests + 1,
+                    calls=s.calls + 1,
+                    failures=s.failures + (0 if result.ok else 1),
+                    prompt_tokens=s.prompt_tokens + u.prompt_tokens,
+                    completion_tokens=s.completion_tokens + u.completion_tokens,
+                    dollars=s.dollars + u.dollars,
+                    latency=s.latency + result.latency,
                 )
 
     def record_retries(self, n: int = 1) -> None:
         with self._lock:
-            self._s = MeterSnapshot(**{**self._s.as_dict(), "retries": self._s.retries + n})
+            self._s = dataclasses.replace(self._s, retries=self._s.retries + n)
 
     def snapshot(self) -> MeterSnapshot:
         with self._lock:

@@ -50,7 +50,7 @@ class EvalReport:
         return self.n_failed
 
     def summary(self) -> dict[str, Any]:
-        cost = dataclasses.asdict(self.cost) if dataclasses.is_dataclass(self.cost) else self.cost
+        cost = dataclasses.asdict(self.cost) if dataclasses.is_dataclass(self.cost) and not isinstance(self.cost, type) else self.cost
         return {
             "benchmark": self.benchmark,
             "accuracy": self.accuracy,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, cast
 
 from archon.benchmarks.base import Benchmark
 from archon.benchmarks.builtin import AntonymScorer, CapitalScorer
@@ -28,7 +28,7 @@ from archon.components.prompting import PROMPT_NAMES, PromptBook
 from archon.errors import BenchmarkError
 from archon.graph import compile_pipeline
 from archon.spec.dump import dump_yaml
-from archon.spec.schema import ANSWER_FORMATS, ShotSpec, Spec, TaskSpec
+from archon.spec.schema import ANSWER_FORMATS, AnswerFormat, ShotSpec, Spec, TaskSpec
 
 __all__ = ["PINNED_FIELDS", "executor_options", "export_spec", "extractor", "task_from_benchmark", "write_export"]
 
@@ -52,14 +52,14 @@ def extractor(answer: str, options: Mapping[str, Any] | None = None) -> Callable
     return scorer.extract
 
 
-def _answer_format(scorer: Scorer) -> tuple[str, dict[str, Any]]:
+def _answer_format(scorer: Scorer) -> tuple[AnswerFormat, dict[str, Any]]:
     """(name, options) that rebuild ``scorer``'s answer reading through :func:`extractor`."""
     name = getattr(scorer, "name", "")
     if name in ANSWER_FORMATS:
         options: dict[str, Any] = {}
         if isinstance(scorer, ChoiceScorer) and scorer.letters != ChoiceScorer().letters:
             options["letters"] = scorer.letters
-        return name, options
+        return cast(AnswerFormat, name), options
     if type(scorer).extract is Scorer.extract:
         return "exact", {}  # e.g. a module:function scorer: it reads answers the default way
     raise BenchmarkError(f"scorer {name or type(scorer).__name__!r} reads answers its own way, which an export cannot "

@@ -139,7 +139,8 @@ def custom(name: str, spec: Any, base_dir: str | None) -> Loaded:
     scorer = make_scorer(scorer_name, **spec.options.get("scorer_options", {}))
     sep = spec.options.get("reference_separator")
     id_field = spec.options.get("id_field", "id")
-    records, seen = [], set()
+    records: list[Record] = []
+    seen: set[str] = set()
     for lineno, row in read_rows(path):
         text = _need(row, spec.input_field, path, lineno)
         ref = _need(row, spec.reference_field, path, lineno)
@@ -166,7 +167,8 @@ def custom(name: str, spec: Any, base_dir: str | None) -> Loaded:
 
 def gsm8k(name: str, spec: Any, base_dir: str | None) -> Loaded:
     path = _source(name, spec.path, base_dir)
-    records, seen = [], set()
+    records: list[Record] = []
+    seen: set[str] = set()
     for lineno, row in read_rows(path):
         q = _need(row, "question", path, lineno)
         a = str(_need(row, "answer", path, lineno))
@@ -188,12 +190,13 @@ def gsm8k(name: str, spec: Any, base_dir: str | None) -> Loaded:
 
 def math500(name: str, spec: Any, base_dir: str | None) -> Loaded:
     path = _source(name, spec.path, base_dir)
-    records, seen = [], set()
+    records: list[Record] = []
+    seen: set[str] = set()
     for lineno, row in read_rows(path):
         problem = _need(row, "problem", path, lineno)
         answer = _need(row, "answer", path, lineno)
         rid = _unique(str(row.get("unique_id") or _content_id("math500", problem, set())), seen, path, lineno)
-        meta = {k: row.get(k) for k in ("subject", "level") if k in row}
+        meta: dict[str, Any] = {k: row.get(k) for k in ("subject", "level") if k in row}
         if row.get("solution"):
             meta["shot_answer"] = row["solution"]
         records.append(Record(rid, problem, str(answer), meta))
@@ -219,7 +222,8 @@ def mmlu(name: str, spec: Any, base_dir: str | None) -> Loaded:
     """HF ``cais/mmlu`` rows (question, subject, choices, answer index) or the original headerless
     CSV (question, A, B, C, D, letter) per subject file."""
     path = _source(name, spec.path, base_dir)
-    records, seen = [], set()
+    records: list[Record] = []
+    seen: set[str] = set()
     if path.lower().endswith(".csv"):
         rows = []
         for lineno, cols in enumerate(csv.reader(read_text(path).splitlines(keepends=True)), 1):
@@ -251,7 +255,8 @@ def gpqa(name: str, spec: Any, base_dir: str | None) -> Loaded:
     """The GPQA CSV (Question, Correct Answer, Incorrect Answer 1-3); options are shuffled per
     record by a hash of (seed, record id), so the correct letter is spread evenly and stable."""
     path = _source(name, spec.path, base_dir)
-    records, seen = [], set()
+    records: list[Record] = []
+    seen: set[str] = set()
     for lineno, row in read_rows(path):
         q = _need(row, "Question", path, lineno).strip()
         correct = _need(row, "Correct Answer", path, lineno).strip()
@@ -272,7 +277,8 @@ def gpqa(name: str, spec: Any, base_dir: str | None) -> Loaded:
 def mbpp(name: str, spec: Any, base_dir: str | None) -> Loaded:
     """MBPP full (``text``) or sanitized (``prompt`` + ``test_imports``) rows, run in the sandbox."""
     path = _source(name, spec.path, base_dir)
-    records, seen = [], set()
+    records: list[Record] = []
+    seen: set[str] = set()
     for lineno, row in read_rows(path):
         text = row.get("text") or row.get("prompt")
         if not text:
@@ -355,7 +361,8 @@ def mt_bench(name: str, spec: Any, base_dir: str | None) -> Loaded:
     ``reference`` field or ``options.reference_path``) it is a pairwise comparison, else a 1-10 grade."""
     path, rows = _question_rows(name, spec, base_dir)
     refs = _reference_answers(spec, base_dir)
-    records, seen = [], set()
+    records: list[Record] = []
+    seen: set[str] = set()
     for lineno, qid, text, row in rows:
         ref = refs.get(qid) or (row.get("reference") or [None])[0]
         rid = _unique(f"mt_bench/{qid}", seen, path, lineno)
@@ -371,7 +378,8 @@ def alpaca_eval(name: str, spec: Any, base_dir: str | None) -> Loaded:
     """AlpacaEval's ``alpaca_eval.json`` (instruction + the baseline's ``output``): win rate of the
     pipeline against the baseline output, judged pairwise in both orders."""
     path = _source(name, spec.path, base_dir)
-    records, seen = [], set()
+    records: list[Record] = []
+    seen: set[str] = set()
     for lineno, row in read_rows(path):
         instr = _need(row, "instruction", path, lineno)
         out = _need(row, "output", path, lineno)
@@ -387,7 +395,8 @@ def arena_hard(name: str, spec: Any, base_dir: str | None) -> Loaded:
     refs = _reference_answers(spec, base_dir)
     if not refs:
         raise BenchmarkError(f"{path}: error: arena_hard needs the baseline answers (set options.reference_path)")
-    records, seen = [], set()
+    records: list[Record] = []
+    seen: set[str] = set()
     for lineno, qid, text, row in rows:
         if qid not in refs:
             raise _err(path, lineno, f"no baseline answer for question {qid!r} in the reference file")

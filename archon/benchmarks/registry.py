@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from archon.benchmarks.base import Benchmark
+from archon.benchmarks.base import Benchmark, Kind
 from archon.benchmarks.builtin import BUILTINS
 from archon.benchmarks.loaders import LOADERS
 from archon.benchmarks.scorers import make_scorer
@@ -54,7 +54,7 @@ def load_benchmark(spec: Any, *, base_dir: str | None = None, **overrides: Any) 
         raise BenchmarkError(f"benchmark {name!r} has no records with options {dict(spec.options)}")
     return Benchmark(
         name=name,
-        kind=kind,
+        kind=cast(Kind, kind),  # the tables above hold only Kind names
         records=records,
         prompt_fn=prompt,
         scorer=scorer,

@@ -92,8 +92,7 @@ class NumericScorer(Scorer):
 
     def score(self, record: Record, text: str) -> Score:
         got = self.extract(text)
-        refs = [parse_number(extract_number(r) or r) for r in references(record)]
-        refs = [r for r in refs if r is not None]
+        refs = [n for n in (parse_number(extract_number(r) or r) for r in references(record)) if n is not None]
         if not refs:
             raise ValueError(f"reference {record.reference!r} holds no number")
         if got is None:

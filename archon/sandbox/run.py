@@ -311,13 +311,14 @@ def _run(
     os.chmod(control, 0o711)
     work = os.path.join(control, "work")
     os.mkdir(work, 0o700)
-    uid = gid = None
+    uid: int | None = None
+    gid: int | None = None
     if "uid" in features:
         uid = gid = _UID_BASE + secrets.randbelow(_UID_SPAN)
         os.chown(work, uid, gid)
     with open(os.path.join(work, "main.py"), "w", encoding="utf-8") as fh:
         fh.write(code)
-    if uid is not None:
+    if uid is not None and gid is not None:
         os.chown(os.path.join(work, "main.py"), uid, gid)
     cfg = {
         "features": list(features),
@@ -372,7 +373,7 @@ def _run(
             pass
         proc.wait()
         duration = time.monotonic() - start
-        if uid is not None:
+        if uid is not None and gid is not None:
             _sweep_uid(uid, gid)
         out.thread.join(timeout=5)
         err.thread.join(timeout=5)

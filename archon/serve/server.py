@@ -225,7 +225,7 @@ def serve_pipeline(
         # one entry point, on the head node: the URL printed is the URL to call (a cluster that
         # wants a proxy per node puts its own load balancer in front, docs/serving.md)
         serve.start(http_options={"host": host, "port": port}, proxy_location="HeadOnly")
-        deployment = serve.deployment(PipelineReplica, name="pipeline", **options)
+        deployment: Any = serve.deployment(PipelineReplica, name="pipeline", **options)  # Ray types it as a decorator
         serve.run(deployment.bind(config, batching, _all_nodes_on_loopback(ray)), name=app, route_prefix="/", blocking=False)
     except BaseException:
         # nothing half-started is left behind

@@ -248,8 +248,9 @@ def auto_labels(options: Sequence[Any]) -> list[Any]:
     out: list[Any] = []
     seen: dict[str, int] = {}
     for n in names:
-        seen[n] = seen.get(n, 0) + 1  # type: ignore[index]
-        out.append(n if seen[n] == 1 else f"{n}-{seen[n]}")  # type: ignore[index]
+        assert n is not None  # checked above: every option has a name
+        seen[n] = seen.get(n, 0) + 1
+        out.append(n if seen[n] == 1 else f"{n}-{seen[n]}")
     return out
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from archon.errors import Diagnostic, PerQueryBudgetError, SpecError, UsageError
 from archon.graph import CompositionError, Pipeline, compile_pipeline
@@ -100,7 +101,7 @@ class _Missing(Exception):
 _DIGITS = re.compile(r"\d+")
 
 
-def _schema_reason(error: dict[str, Any]) -> str:
+def _schema_reason(error: ErrorDetails) -> str:
     loc = ".".join("*" if isinstance(p, int) else str(p) for p in error.get("loc", ()))
     msg = _DIGITS.sub("N", str(error.get("msg", "")))
     return f"schema: {loc}: {msg}"

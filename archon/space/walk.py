@@ -100,7 +100,7 @@ class _Walker:
                 self._rename(out)
             return out
         if isinstance(node, TList):
-            items = []
+            items: list[Any] = []
             for child in node.items:
                 value = self.emit(child, rpath + (len(items),))
                 if value is not ABSENT:
