@@ -21,10 +21,14 @@ owner died or hung) can be claimed anew, so a lost worker never blocks the rest 
 the call's own timeout. A lease whose owner is a process on this machine that no longer runs (a
 search killed with SIGKILL, then resumed) is dead at once: waiting out its expiry would stall the
 resumed run for the whole timeout. Owners are named by :func:`lease_owner`.
+
+:class:`CallStore` is what the client needs from a cache: this file (:class:`CallCache`) on one
+machine, or the cluster's cache service (:mod:`archon.backends.cache_service`) in front of it.
 """
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import json
 import os
@@ -38,7 +42,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from archon.backends.records import CallRequest, CallResult, Usage
 
-__all__ = ["CallCache", "ModelIdentity", "cache_key", "canonical_json", "default_cache_path", "lease_owner"]
+__all__ = ["CallCache", "CallStore", "ModelIdentity", "cache_key", "canonical_json", "default_cache_path", "lease_owner"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -166,7 +170,37 @@ def _add_logprob_column(conn: sqlite3.Connection) -> None:
             raise
 
 
-class CallCache:
+class CallStore(abc.ABC):
+    """What :class:`~archon.backends.Client` asks of a call cache. Methods block (the client
+    calls them from a worker thread); keys are :func:`cache_key` values."""
+
+    #: where the answers live, for messages (a file path, or the file behind a service)
+    path: Path
+
+    @abc.abstractmethod
+    def get_many(self, keys: Sequence[str]) -> dict[str, CallResult]:
+        """The stored results for those keys that have one (as ``cached=True`` results)."""
+
+    @abc.abstractmethod
+    def put_many(self, entries: Iterable[tuple[str, ModelIdentity | str, CallResult]]) -> int:
+        """Store successful results (failures are skipped); returns how many were new. Returns
+        once they are stored: others may then be told the answer is there."""
+
+    @abc.abstractmethod
+    def lookup(self, keys: Sequence[str], owner: str, ttl: float) -> tuple[dict[str, CallResult], set[str]]:
+        """The stored results among ``keys``, and the missing keys now leased to ``owner`` for at
+        most ``ttl`` seconds (nobody held a live lease on them). A missing key that is not
+        leased to ``owner`` is being fetched by someone else: look it up again later."""
+
+    @abc.abstractmethod
+    def release_many(self, keys: Sequence[str], owner: str) -> None:
+        """Give up ``owner``'s leases on ``keys`` (its answers are stored, or its calls failed)."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+
+class CallCache(CallStore):
     """A call cache in one SQLite file; safe to share between threads and processes.
 
     Each thread (and each process, after a fork) opens its own connection. Methods block: the
@@ -229,9 +263,11 @@ class CallCache:
 
     def get_many(self, keys: Sequence[str]) -> dict[str, CallResult]:
         """The stored results for those keys that have one (as ``cached=True`` results)."""
+        return self._fetch(self._conn(), list(dict.fromkeys(keys)))
+
+    @staticmethod
+    def _fetch(conn: sqlite3.Connection, unique: list[str]) -> dict[str, CallResult]:
         found: dict[str, CallResult] = {}
-        unique = list(dict.fromkeys(keys))
-        conn = self._conn()
         for i in range(0, len(unique), _CHUNK):
             chunk = unique[i : i + _CHUNK]
             marks = ",".join("?" * len(chunk))
@@ -309,17 +345,44 @@ class CallCache:
         conn.execute("BEGIN IMMEDIATE")
         try:
             for key in dict.fromkeys(keys):
-                row = conn.execute("SELECT owner, expires FROM inflight WHERE key = ?", (key,)).fetchone()
-                if row is not None and (row[1] < now or _owner_gone(row[0])):
-                    conn.execute("DELETE FROM inflight WHERE key = ?", (key,))
-                cur = conn.execute("INSERT OR IGNORE INTO inflight (key, owner, expires) VALUES (?,?,?)", (key, owner, now + ttl))
-                if cur.rowcount == 1:
+                if self._claim(conn, key, owner, now, ttl):
                     mine.add(key)
         except BaseException:  # any way out (interrupts too) leaves no half transaction
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
         return mine
+
+    @staticmethod
+    def _claim(conn: sqlite3.Connection, key: str, owner: str, now: float, ttl: float) -> bool:
+        row = conn.execute("SELECT owner, expires FROM inflight WHERE key = ?", (key,)).fetchone()
+        if row is not None and (row[1] < now or _owner_gone(row[0])):
+            conn.execute("DELETE FROM inflight WHERE key = ?", (key,))
+        cur = conn.execute("INSERT OR IGNORE INTO inflight (key, owner, expires) VALUES (?,?,?)", (key, owner, now + ttl))
+        return cur.rowcount == 1
+
+    def lookup(self, keys: Sequence[str], owner: str, ttl: float) -> tuple[dict[str, CallResult], set[str]]:
+        unique = list(dict.fromkeys(keys))
+        conn = self._conn()
+        hits = self._fetch(conn, unique)  # a plain read first: an all-hit batch takes no write lock
+        misses = [k for k in unique if k not in hits]
+        mine: set[str] = set()
+        if not misses:
+            return hits, mine
+        now = time.time()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # an answer stored between the read and the lock is an answer, not a call to make
+            late = self._fetch(conn, misses)
+            hits.update(late)
+            for key in misses:
+                if key not in late and self._claim(conn, key, owner, now, ttl):
+                    mine.add(key)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return hits, mine
 
     def release_many(self, keys: Sequence[str], owner: str) -> None:
         conn = self._conn()

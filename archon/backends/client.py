@@ -20,9 +20,10 @@ configured model (built lazily, on first use), and gives every backend the same 
   one call's failure.
 - **accounting**: dollars per call from the spec's price or litellm's cost map; ``client.meter``
   holds running totals.
-- **in-flight sharing**: a cache miss is leased in the cache file before it is sent; a client
-  (another trial, shard or worker process) that needs a call someone else is sending waits for
-  that answer instead of paying for it twice (archon.backends.cache).
+- **in-flight sharing**: a cache miss is leased in the cache before it is sent (in the same
+  round trip as the lookup); a client (another trial, shard, worker process or cluster node)
+  that needs a call someone else is sending waits for that answer instead of paying for it
+  twice (archon.backends.cache; across a Ray cluster, archon.backends.cache_service).
 - **replay** (``replay=True``): the cache is a replay table, read only; no backend is built and a
   request the table cannot answer raises :class:`~archon.errors.ReplayMissError` (never a call).
 """
@@ -41,7 +42,7 @@ from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 from archon.backends.accounting import call_dollars
 from archon.backends.base import Backend
-from archon.backends.cache import CallCache, ModelIdentity, cache_key, default_cache_path, lease_owner
+from archon.backends.cache import CallCache, CallStore, ModelIdentity, cache_key, default_cache_path, lease_owner
 from archon.backends.fake import FakeBackend, ScriptedModel
 from archon.backends.meter import Meter
 from archon.backends.records import CallRequest, CallResult, Usage
@@ -104,7 +105,7 @@ class Client:
         self,
         models: Mapping[str, ModelSpec] | None = None,
         *,
-        cache: CallCache | None = None,
+        cache: CallStore | None = None,
         fake: FakeBackend | ScriptedModel | None = None,
         backends: Mapping[str, Backend] | None = None,
         cache_fake: bool = True,
@@ -149,7 +150,7 @@ class Client:
         cls,
         spec: Spec | Mapping[str, ModelSpec] | None = None,
         *,
-        cache: str | Path | CallCache | bool | None = None,
+        cache: str | Path | CallStore | bool | None = None,
         cache_path: str | Path | None = _UNSET,
         fake: FakeBackend | ScriptedModel | None = None,
         **options: Any,
@@ -159,7 +160,8 @@ class Client:
         Which cache (first rule that applies):
         ``cache=False`` or the spec's ``cache: false`` -> none;
         the spec's ``cache: <path>`` -> that file (the user scoped it);
-        ``cache=<path>`` (alias ``cache_path=``) or a :class:`CallCache` -> that;
+        ``cache=<path>`` (alias ``cache_path=``) or a :class:`CallStore` (a :class:`CallCache`,
+        the cluster's cache service) -> that;
         otherwise (``cache=None``, the default) the user-level default (``$ARCHON_CACHE`` or ``~/.cache/archon/calls.sqlite``),
         which never stores fake models' answers, so tests stay independent of each other.
         """
@@ -175,17 +177,17 @@ class Client:
             models = spec.models
             spec_cache = spec.cache
         implicit = False
-        store: CallCache | None
+        store: CallStore | None
         if options.get("replay"):
             # a replay reads its table and nothing else, whatever the spec says about caching
-            if not isinstance(cache, (str, Path, CallCache)):
+            if not isinstance(cache, (str, Path, CallStore)):
                 raise UsageError("replay=True needs cache=<the replay table>")
-            store = cache if isinstance(cache, CallCache) else CallCache(cache)
+            store = cache if isinstance(cache, CallStore) else CallCache(cache)
         elif cache is False or spec_cache is False:
             store = None
         elif isinstance(spec_cache, str):
             store = CallCache(spec_cache)
-        elif isinstance(cache, CallCache):
+        elif isinstance(cache, CallStore):
             store = cache
         elif isinstance(cache, (str, Path)):
             store = CallCache(cache)
@@ -281,24 +283,36 @@ class Client:
                 except (TypeError, ValueError) as exc:  # e.g. a response_format that is not JSON
                     results[i] = CallResult(text="", error=f"request cannot be encoded: {exc}")
 
-        # cache
+        # cache: one round trip answers what is stored and leases the rest (a call another worker
+        # is making right now is waited for, not paid twice)
         use_cache = self.cache is not None
+        leased: set[str] = set()
+        waiting: list[tuple[int, _ModelState, str]] = []
         if use_cache and keyed:
-            cacheable = [k for (_, st, k) in keyed if self._cacheable(st)]
+            cacheable = [(i, st, k) for (i, st, k) in keyed if self._cacheable(st)]
             hits: dict[str, CallResult] = {}
+            mine: set[str] | None = set()
             if cacheable:
+                keys = [k for _, _, k in cacheable]
                 try:
-                    hits = await asyncio.to_thread(self.cache.get_many, cacheable)  # type: ignore[union-attr]
+                    if self.replay:  # a replay table is read, never leased
+                        hits = await asyncio.to_thread(self.cache.get_many, keys)  # type: ignore[union-attr]
+                    else:
+                        ttl = max(self._lease_ttl(st) for _, st, _ in cacheable)
+                        hits, mine = await asyncio.to_thread(self.cache.lookup, keys, self._owner, ttl)  # type: ignore[union-attr]
                 except Exception:  # noqa: BLE001 - an unreadable cache costs calls, never answers
-                    hits = {}
+                    hits, mine = {}, None
             rest = []
             for i, st, k in keyed:
                 hit = hits.get(k) if self._cacheable(st) else None
                 if hit is not None:
                     results[i] = replace(hit, usage=replace(hit.usage))
+                elif mine is not None and self._cacheable(st) and k not in mine:
+                    waiting.append((i, st, k))
                 else:
                     rest.append((i, st, k))
             keyed = rest
+            leased = set(mine or ())
         if self.replay and keyed:
             i, st, k = keyed[0]
             raise ReplayMissError(
@@ -307,11 +321,8 @@ class Client:
                 "it was built for another space, benchmark or archon version; rebuild it with "
                 "`archon replay build`, or search live without --replay")
 
-        # in-flight leases: a call another worker is making right now is waited for, not paid twice
-        leased: set[str] = set()
         try:
-            if use_cache and keyed:
-                keyed, waiting, leased = await self._lease(keyed)
+            if waiting:
                 _, reclaimed = await asyncio.gather(self._send(keyed, reqs, results),
                                                     self._wait_for_others(waiting, results, leased))
                 if reclaimed:
@@ -363,21 +374,6 @@ class Client:
     def _lease_ttl(st: _ModelState) -> float:
         return float(st.spec.timeout) * (int(st.spec.max_retries) + 1) + 30.0
 
-    async def _lease(self, keyed: list[tuple[int, _ModelState, str]]) -> tuple[list, list, set[str]]:
-        """Split cache misses into the ones this client sends (it now holds their lease, or they
-        are not cacheable) and the ones another worker is already sending."""
-        cacheable = [(i, st, k) for i, st, k in keyed if self._cacheable(st)]
-        if not cacheable:
-            return keyed, [], set()
-        ttl = max(self._lease_ttl(st) for _, st, _ in cacheable)
-        try:
-            mine = await asyncio.to_thread(self.cache.claim_many, [k for _, _, k in cacheable], self._owner, ttl)  # type: ignore[union-attr]
-        except Exception:  # noqa: BLE001 - a cache that cannot lease costs calls, never answers
-            return keyed, [], set()
-        send = [e for e in keyed if not self._cacheable(e[1]) or e[2] in mine]
-        wait = [e for e in cacheable if e[2] not in mine]
-        return send, wait, set(mine)
-
     async def _wait_for_others(self, waiting: list[tuple[int, _ModelState, str]], results: list[CallResult | None],
                                leased: set[str]) -> list[tuple[int, _ModelState, str]]:
         """Wait for the answers other workers are fetching; returns the calls this client must
@@ -387,11 +383,8 @@ class Client:
         while waiting:
             keys = [k for _, _, k in waiting]
             try:
-                hits = await asyncio.to_thread(self.cache.get_many, keys)  # type: ignore[union-attr]
-                live = await asyncio.to_thread(self.cache.live_leases, [k for k in keys if k not in hits])  # type: ignore[union-attr]
-                orphans = [k for k in keys if k not in hits and k not in live]
-                claimed = await asyncio.to_thread(self.cache.claim_many, orphans, self._owner,  # type: ignore[union-attr]
-                                                  max(self._lease_ttl(st) for _, st, _ in waiting)) if orphans else set()
+                ttl = max(self._lease_ttl(st) for _, st, _ in waiting)
+                hits, claimed = await asyncio.to_thread(self.cache.lookup, keys, self._owner, ttl)  # type: ignore[union-attr]
             except Exception:  # noqa: BLE001 - the cache broke: send them ourselves
                 return mine + waiting
             leased.update(claimed)

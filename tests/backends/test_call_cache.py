@@ -235,3 +235,20 @@ def test_a_lease_held_by_a_live_process_or_another_machine_is_honoured(tmp_path)
         sleeper.stdin.close()
         sleeper.wait(timeout=30)
     assert cache.live_leases(["k1", "k2"]) == {"k2"}  # its owner has now exited
+
+
+def test_lookup_answers_and_leases_in_one_step(tmp_path) -> None:
+    """What the client asks a cache in one round trip: the stored answers, and a lease on each
+    missing key nobody else is fetching."""
+    cache = CallCache(tmp_path / "c.sqlite")
+    cache.put("k0", "m", CallResult(text="stored"))
+    hits, mine = cache.lookup(["k0", "k1", "k2", "k1"], "owner-a", ttl=60)
+    assert set(hits) == {"k0"} and hits["k0"].text == "stored" and hits["k0"].cached
+    assert mine == {"k1", "k2"}
+    # another owner finds k1 and k2 leased: it gets no lease, so it waits for the answers
+    hits, mine = cache.lookup(["k1", "k2"], "some-other-host:1:1:b", ttl=60)
+    assert hits == {} and mine == set()
+    cache.put("k1", "m", CallResult(text="paid once"))
+    cache.release_many(["k1", "k2"], "owner-a")
+    hits, mine = cache.lookup(["k1", "k2"], "some-other-host:1:1:b", ttl=60)
+    assert hits["k1"].text == "paid once" and mine == {"k2"}
