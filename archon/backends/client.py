@@ -291,7 +291,7 @@ class Client:
         if use_cache and keyed:
             cacheable = [(i, st, k) for (i, st, k) in keyed if self._cacheable(st)]
             hits: dict[str, CallResult] = {}
-            mine: set[str] | None = set()
+            mine: set[str] | None = None  # the keys this client now leases (None: no leasing)
             if cacheable:
                 keys = [k for _, _, k in cacheable]
                 try:

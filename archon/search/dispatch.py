@@ -8,6 +8,13 @@ models are run inside the task (``vllm_in_task``), and any custom resources the 
 Models that hold a GPU across tasks live in H4's shared vLLM actors; the tasks then only talk to
 them.
 
+What a task needs reaches it without the driver's filesystem (docs/cluster.md): the benchmark
+is put into Ray's object store once per search, the call cache is one service for the cluster
+(archon.backends.cache_service, an actor on the driver's node in front of the run directory's
+cache file), user code a spec names ships in the tasks' ``runtime_env``
+(archon.search.worker_code), and results come back as values: only the driver writes the run
+directory.
+
 Local mode starts a *private* Ray runtime bound to 127.0.0.1 with its temp dir in the run
 directory (see ENVIRONMENT.md: the env vars below keep every listener on loopback, turn token
 auth and usage reporting off); ``ray_address`` (``auto`` or ``host:port``) joins a cluster
@@ -23,12 +30,13 @@ import concurrent.futures as cf
 import os
 import tempfile
 import threading
+import warnings
 import asyncio
 from pathlib import Path
 from typing import Any, Protocol
 
 from archon.search import ray_watchdog
-from archon.search.evaluation import ShardJob, ShardResult, arun_shard, run_shard
+from archon.search.evaluation import ShardContext, ShardJob, ShardResult, arun_shard, run_shard
 
 __all__ = ["Dispatcher", "InProcessDispatcher", "RayDispatcher", "ray_env", "task_options"]
 
@@ -83,9 +91,9 @@ def task_options(spec: Any, *, task_resources: dict[str, float] | None = None, v
 class InProcessDispatcher:
     """Runs shards as coroutines on one event loop in a background thread, with one client."""
 
-    def __init__(self, client: Any, benchmark: Any = None) -> None:
+    def __init__(self, client: Any, benchmark: Any) -> None:
         self.client = client
-        self.benchmark = benchmark
+        self.context = ShardContext(benchmark=benchmark, cache=client.cache)
         self.description = "in-process (no Ray)"
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="archon-search-loop", daemon=True)
@@ -93,7 +101,7 @@ class InProcessDispatcher:
         self._futures: dict[str, cf.Future[ShardResult]] = {}
 
     def submit(self, job: ShardJob, options: dict[str, Any]) -> None:
-        fut = asyncio.run_coroutine_threadsafe(arun_shard(job, client=self.client, benchmark=self.benchmark), self._loop)
+        fut = asyncio.run_coroutine_threadsafe(arun_shard(job, self.context, client=self.client), self._loop)
         self._futures[job.key] = fut
 
     def in_flight(self) -> int:
@@ -155,16 +163,26 @@ def _short_temp_dir(run_dir: Path) -> str:
 
 
 class RayDispatcher:
-    """Shards as Ray tasks. ``address`` None -> a private local runtime; else join that cluster."""
+    """Shards as Ray tasks. ``address`` None -> a private local runtime; else join that cluster.
+
+    ``benchmark`` is put into the object store once; ``cache_path`` (the driver's cache file, or
+    a replay table) is served to every node by a cache service on this node; ``runtime_env`` (see
+    archon.search.worker_code) ships user code to the tasks; ``preload`` names modules each task
+    imports first.
+    """
 
     def __init__(
         self,
         *,
         address: str | None,
         run_dir: Path,
+        benchmark: Any,
+        cache_path: str | os.PathLike[str] | None = None,
+        replay: dict[str, bool] | None = None,
+        preload: tuple[str, ...] = (),
+        runtime_env: dict[str, Any] | None = None,
         num_cpus: int | None = None,
         max_retries: int = 3,
-        log: Any = print,
     ) -> None:
         ray_env()
         import logging
@@ -176,8 +194,15 @@ class RayDispatcher:
         self.started = False
         self.connected = False
         self._watchdog = None
+        # user code travels in the job's runtime_env: Ray uploads local modules only at ray.init
+        job_env = {"runtime_env": runtime_env} if runtime_env else {}
         if ray.is_initialized():
             ctx = None  # the caller's Ray: used as is, left as is
+            if runtime_env:
+                warnings.warn(
+                    "Ray was initialised before the search: its workers get none of the search's own code "
+                    f"({', '.join(runtime_env.get('py_modules', []))}); pass runtime_env={runtime_env!r} to your "
+                    "ray.init(), or let the search connect (ray_address=...)", RuntimeWarning, stacklevel=3)
         elif address is None:
             ctx = ray.init(
                 address="local",
@@ -187,22 +212,34 @@ class RayDispatcher:
                 num_cpus=num_cpus or os.cpu_count() or 1,
                 logging_level=logging.WARNING,
                 log_to_driver=False,
+                **job_env,
             )
             self.started = True
             self._watchdog = ray_watchdog.start()  # stops the runtime if this process is killed
         else:
-            ctx = ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+            ctx = ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False, **job_env)
             self.connected = True
         url = getattr(ctx, "dashboard_url", None) if ctx is not None else None
         self.dashboard_url = f"http://{url}" if url and not str(url).startswith("http") else url
         where = "private local Ray" if self.started else f"Ray cluster {address or '(already initialised)'}"
         self.description = where + (f", dashboard {self.dashboard_url}" if self.dashboard_url else "")
-        self._remote = ray.remote(_ray_run_shard)
+        self.cache = None
         self._refs: dict[str, Any] = {}
+        try:
+            if cache_path is not None:
+                from archon.backends.cache_service import start_cache_service
+
+                self.cache = start_cache_service(cache_path)
+            self.context = ShardContext(benchmark=ray.put(benchmark), cache=self.cache, replay=replay,
+                                        preload=tuple(preload))
+            self._remote = ray.remote(_ray_run_shard)
+        except BaseException:
+            self.close()
+            raise
 
     def submit(self, job: ShardJob, options: dict[str, Any]) -> None:
         name = job.key
-        ref = self._remote.options(name=name, max_retries=self.max_retries, **options).remote(job)
+        ref = self._remote.options(name=name, max_retries=self.max_retries, **options).remote(job, self.context)
         self._refs[job.key] = ref
 
     def in_flight(self) -> int:
@@ -240,6 +277,10 @@ class RayDispatcher:
 
     def close(self) -> None:
         self.cancel()
+        if self.cache is not None:
+            self.cache.close()
+            self.cache.shutdown()  # every result is in: the service's work is done
+            self.cache = None
         if self.started or self.connected:
             # stops the private runtime we started; for a cluster we joined, only disconnects
             self._ray.shutdown()
@@ -247,8 +288,8 @@ class RayDispatcher:
         self._watchdog = None
 
 
-def _ray_run_shard(job: ShardJob) -> ShardResult:
-    result = run_shard(job)
+def _ray_run_shard(job: ShardJob, context: ShardContext) -> ShardResult:
+    result = run_shard(job, context)
     try:
         import ray
 

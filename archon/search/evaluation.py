@@ -1,14 +1,20 @@
 """Evaluating one shard: a resolved pipeline over some records of one split. Runs in a worker.
 
-A :class:`ShardJob` carries only plain data (the resolved spec as JSON-ready data, record
-positions in the split, the cache file), so it can cross a process boundary (a Ray task) and be
-retried by another worker: evaluating the same job twice gives the same rows, and the second run
-is served by the call cache. The :class:`ShardResult` carries the job's key and the trial number,
-so the driver can recognise a result it has already counted.
+A :class:`ShardJob` carries only data: the resolved spec (JSON-ready), and record positions in a
+split. What every shard of a search shares travels beside it as :class:`ShardContext`: the
+benchmark (under Ray, a reference into the object store, put there once per search), the call
+cache (under Ray, the cluster's cache service, archon.backends.cache_service), the replay setting
+and the modules to import first. Nothing in either is a path on the driver's disk, so a shard runs
+the same on a machine that cannot see that disk, and can be retried by another worker: evaluating
+the same job twice gives the same rows, and the second run is served by the call cache. The
+:class:`ShardResult` brings back everything the driver records (rows with their traces, spend),
+keyed by the job's key and trial, so the driver can recognise a result it has already counted;
+a shard writes no file.
 
-Per-worker state — the event loop, one :class:`~archon.backends.Client` per (models, cache file)
-and one loaded benchmark per benchmark spec — is kept in module globals and reused by every task
-that lands on the same worker process: a local model is loaded once per worker, not per task.
+Per-worker state — the event loop, one :class:`~archon.backends.Client` per (models, cache) and
+one benchmark per object-store reference — is kept in module globals and reused by every task
+that lands on the same worker process: a local model is loaded once per worker, not per task, and
+the benchmark is fetched from the object store once per worker.
 """
 
 from __future__ import annotations
@@ -19,7 +25,6 @@ import importlib
 import json
 import os
 import socket
-import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,7 +32,7 @@ from typing import Any
 
 from archon.errors import ReplayMissError
 
-__all__ = ["ShardJob", "ShardResult", "arun_shard", "run_shard", "logical_cost"]
+__all__ = ["ShardContext", "ShardJob", "ShardResult", "arun_shard", "run_shard", "logical_cost"]
 
 
 @dataclass(frozen=True)
@@ -39,13 +44,25 @@ class ShardJob:
     split: str  # "dev" | "test"
     indices: tuple[int, ...]  # positions in the split
     spec_data: dict[str, Any]  # the resolved spec (pipeline + models + benchmark ...)
-    cache_path: str | None
-    preload: tuple[str, ...] = ()  # modules to import first (e.g. ones registering fake scripts)
-    sys_path: tuple[str, ...] = ()
     trace: bool = True
-    #: a replay: ``cache_path`` is the table, read only; the value says which model identities
-    #: used structured output when it was built (None: a live evaluation)
+
+
+@dataclass(frozen=True)
+class ShardContext:
+    """What every shard of one search shares; built once by the dispatcher."""
+
+    #: the :class:`~archon.benchmarks.Benchmark` (records, shots, prompt format, scorer), or under
+    #: Ray an ``ObjectRef`` to it in the object store
+    benchmark: Any
+    #: where calls are looked up and stored (a :class:`~archon.backends.cache.CallStore`; under
+    #: Ray the cluster's cache service); None: no cache
+    cache: Any = None
+    #: a replay: ``cache`` is the table, read only; the value says which model identities used
+    #: structured output when it was built (None: a live evaluation)
     replay: dict[str, bool] | None = None
+    #: modules to import first (e.g. ones registering fake-model scripts); under Ray their code
+    #: reaches the workers through the task's runtime_env (archon.search.worker_code)
+    preload: tuple[str, ...] = ()
 
 
 @dataclass
@@ -79,41 +96,45 @@ def _fingerprint(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _prepare(job: ShardJob) -> None:
-    for p in job.sys_path:
-        if p not in sys.path:
-            sys.path.insert(0, p)
-    for module in job.preload:
+def _prepare(context: ShardContext) -> None:
+    for module in context.preload:
         importlib.import_module(module)
 
 
-def _client_for(spec: Any, cache_path: str | None, fake: Any = None, replay: dict[str, bool] | None = None) -> Any:
+def _client_for(spec: Any, context: ShardContext) -> Any:
+    """This worker's client for ``spec``'s models on the context's cache (built once, reused)."""
     from archon.backends import Client
 
-    if fake is not None:
-        return Client.from_spec(spec, cache_path=cache_path, fake=fake)
-    key = _fingerprint([spec.model_dump(mode="json")["models"], cache_path, spec.cache, replay])
+    store = context.cache
+    where = getattr(store, "service_id", None) or (str(store.path) if store is not None else None)
+    key = _fingerprint([spec.model_dump(mode="json")["models"], where, context.replay])
     with _STATE_LOCK:
         client = _CLIENTS.get(key)
         if client is None:
-            if replay is not None:
-                client = Client.from_spec(spec, cache=cache_path, replay=True, structured=replay)
-            else:
-                client = Client.from_spec(spec, cache_path=cache_path)
+            # the driver decided which cache (the spec's choice included): use exactly that one
+            replay = context.replay is not None
+            client = Client(spec.models, cache=store, replay=replay, structured=context.replay)
             _CLIENTS[key] = client
         return client
 
 
-def _benchmark_for(spec: Any) -> Any:
-    from archon.benchmarks import load_benchmark
+def _benchmark_for(context: ShardContext) -> Any:
+    """The benchmark itself; an object-store reference is fetched once per worker process."""
+    from archon.benchmarks import Benchmark
 
-    key = _fingerprint(spec.benchmark.model_dump(mode="json"))
+    ref = context.benchmark
+    if isinstance(ref, Benchmark):
+        return ref
+    import ray
+
+    key = ref.hex()
     with _STATE_LOCK:
         bench = _BENCHMARKS.get(key)
-        if bench is None:
-            bench = load_benchmark(spec.benchmark)
+    if bench is None:
+        bench = ray.get(ref)
+        with _STATE_LOCK:
             _BENCHMARKS[key] = bench
-        return bench
+    return bench
 
 
 def _get(cost: Any, name: str) -> float:
@@ -156,11 +177,11 @@ def _sum(dicts: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-async def arun_shard(job: ShardJob, *, client: Any = None, benchmark: Any = None) -> ShardResult:
+async def arun_shard(job: ShardJob, context: ShardContext, *, client: Any = None) -> ShardResult:
     """Evaluate ``job``; never raises for a model or scoring fault (they become row errors).
 
-    ``client``/``benchmark`` may be supplied by an in-process caller (the fake-backend path);
-    otherwise the worker's cached ones are used.
+    ``client`` may be supplied by an in-process caller (the fake-backend path); otherwise the
+    worker's client for the context's cache is used.
     """
     from archon.benchmarks.evaluate import evaluate
     from archon.graph import compile_pipeline
@@ -169,11 +190,11 @@ async def arun_shard(job: ShardJob, *, client: Any = None, benchmark: Any = None
     started = time.monotonic()
     result = ShardResult(job.key, job.trial, job.rung, job.shard, job.split, node=f"{socket.gethostname()}:{os.getpid()}")
     try:
-        _prepare(job)
+        _prepare(context)
         spec = Spec.model_validate(job.spec_data)
         pipeline = compile_pipeline(spec)
-        bench = benchmark if benchmark is not None else _benchmark_for(spec)
-        client = client if client is not None else _client_for(spec, job.cache_path, replay=job.replay)
+        bench = _benchmark_for(context)
+        client = client if client is not None else _client_for(spec, context)
         records = bench.splits().get(job.split)
         chosen = [records[i] for i in job.indices]
         report = await evaluate(pipeline, bench, chosen, client, trace=job.trace, batch_size=max(1, len(chosen)))
@@ -207,9 +228,9 @@ async def arun_shard(job: ShardJob, *, client: Any = None, benchmark: Any = None
     return result
 
 
-def run_shard(job: ShardJob) -> ShardResult:
+def run_shard(job: ShardJob, context: ShardContext) -> ShardResult:
     """Synchronous entry point for a worker process (a Ray task): one event loop per process."""
     global _LOOP
     if _LOOP is None or _LOOP.is_closed():
         _LOOP = asyncio.new_event_loop()
-    return _LOOP.run_until_complete(arun_shard(job))
+    return _LOOP.run_until_complete(arun_shard(job, context))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shlex
 import signal
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from optuna.study import Study
 from rich.console import Console
 
 from archon.backends import Client
-from archon.benchmarks import Splits, load_benchmark
+from archon.benchmarks import Benchmark, Splits, load_benchmark
 from archon.errors import InputError
 from archon.graph import check_pipeline
 from archon.search.budget import query_tokens
@@ -43,6 +42,7 @@ from archon.search.rundir import Direction, RunDir, open_storage, open_study, re
 from archon.search.samplers import make_sampler
 from archon.search.scoring import DEFAULT_SHARD_SIZE, ShardSettings
 from archon.search.selection import power_note
+from archon.search.worker_code import runtime_env_for
 from archon.space import Space, check_space
 from archon.spec import load_settings, load_spec_file
 from archon.spec.schema import Settings
@@ -86,6 +86,7 @@ class SearchPlan:
     text: str  # the spec as written (its fingerprint tells a changed spec on resume)
     settings: Settings  # benchmark path resolved against the spec's folder
     space: Space
+    benchmark: Benchmark  # what every shard needs of the data (sent to Ray's object store once)
     splits: Splits
     qtokens: int
     rungs: tuple[int, ...]
@@ -116,7 +117,7 @@ class SearchPlan:
         fid = search.fidelity
         rungs = rung_sizes(len(splits.dev), min_queries=fid.min_queries, factor=fid.factor, enabled=fid.enabled)
         resume = "archon search " + shlex.quote(str(spec_path)) + (f" --run-dir {shlex.quote(str(rundir.path))}" if options.run_dir else "")
-        return cls(spec_path=spec_path, text=text, settings=settings, space=space, splits=splits,
+        return cls(spec_path=spec_path, text=text, settings=settings, space=space, benchmark=benchmark, splits=splits,
                    qtokens=query_tokens([benchmark.prompt(r) for r in splits.dev]), rungs=tuple(rungs),
                    trials=options.trials or search.trials, parallel=options.parallel or search.parallel,
                    objectives=tuple(search.objectives), rundir=rundir, resume_command=resume)
@@ -264,18 +265,24 @@ def _open_study(plan: SearchPlan, say: Callable[[str], None]) -> tuple[str, Stud
 
 
 def _open_backend(plan: SearchPlan, options: SearchOptions, say: Callable[[str], None]) -> tuple[Dispatcher, ShardSettings]:
-    """What runs the shards (Ray tasks, or one client in this process) and what each carries."""
+    """What runs the shards (Ray tasks, or one client in this process) and how they are cut."""
     settings = plan.settings
-    cache_path = str(plan.rundir.cache) if settings.cache is True else None
+    # the driver decides which file: workers use exactly that one (through the cluster's cache
+    # service under Ray), never a path of their own
+    cache_path = str(plan.rundir.cache) if settings.cache is True else (settings.cache or None)
     replay_meta: dict[str, Any] | None = None
     if options.replay is not None:
         table, replay_meta = open_table(options.replay)
         cache_path = str(table)
         say(f"replay: every answer comes from {options.replay} ({replay_meta.get('architectures')} architectures "
             f"of {replay_meta.get('space')} on {replay_meta.get('records')} records); no backend is called")
+    preload = options.preload + tuple(m for m in os.environ.get("ARCHON_PRELOAD", "").split(",") if m)
     dispatcher: Dispatcher
     if options.use_ray:
-        ray_dispatcher = RayDispatcher(address=options.ray_address, run_dir=plan.rundir.path, num_cpus=options.num_cpus)
+        ray_dispatcher = RayDispatcher(
+            address=options.ray_address, run_dir=plan.rundir.path, num_cpus=options.num_cpus, benchmark=plan.benchmark,
+            cache_path=cache_path, replay=None if replay_meta is None else replay_meta.get("structured_output") or {},
+            preload=preload, runtime_env=runtime_env_for(settings, preload))
         if ray_dispatcher.dashboard_url:
             say(f"Ray dashboard: {ray_dispatcher.dashboard_url}")
         dispatcher = ray_dispatcher
@@ -284,11 +291,8 @@ def _open_backend(plan: SearchPlan, options: SearchOptions, say: Callable[[str],
             client = Client.from_spec(settings, cache=cache_path, replay=True, structured=replay_meta.get("structured_output"))
         else:
             client = Client.from_spec(settings, cache_path=cache_path, fake=options.fake)
-        dispatcher = InProcessDispatcher(client)
-    env_preload = tuple(m for m in os.environ.get("ARCHON_PRELOAD", "").split(",") if m)
+        dispatcher = InProcessDispatcher(client, plan.benchmark, preload=preload)
     shards = ShardSettings(
-        cache_path=cache_path, preload=options.preload + env_preload, sys_path=tuple(p for p in sys.path if p),
-        replay=None if replay_meta is None else replay_meta.get("structured_output") or {},
         task_options=task_options(settings, task_resources=options.task_resources) if options.use_ray else {},
         size=options.shard_size or DEFAULT_SHARD_SIZE,
     )

@@ -1,7 +1,9 @@
 """Shards of one search, and scoring a whole pipeline on a split outside any trial.
 
 :class:`ShardSettings` holds what every shard job of a search carries besides its work (the
-cache, modules to preload, the replay table, Ray task options), so jobs are built in one place.
+Ray task options and the shard size), so jobs are built in one place; what every shard *uses*
+(the benchmark, the call cache, preloaded modules) travels with the dispatcher
+(archon.search.evaluation.ShardContext), never as a path in a job.
 :class:`SplitScorer` runs one pipeline on records of a split through the search's dispatcher,
 reserving each shard's worst case in the ledger first: the baselines on dev, the selection stage
 and the final test use it (trials are dispatched rung by rung by the driver instead).
@@ -41,12 +43,8 @@ def spec_data(settings: Settings, pipeline: Mapping[str, Any]) -> dict[str, Any]
 
 @dataclass(frozen=True)
 class ShardSettings:
-    """What every shard job of one search carries besides its work (see :class:`ShardJob`)."""
+    """How the shard jobs of one search are cut and submitted (see :class:`ShardJob`)."""
 
-    cache_path: str | None  # the call cache file (or the replay table)
-    preload: tuple[str, ...] = ()  # modules every worker imports first
-    sys_path: tuple[str, ...] = ()
-    replay: dict[str, bool] | None = None  # a replay's structured-output map; None: live calls
     task_options: dict[str, Any] = field(default_factory=dict)  # Ray .options of every task
     size: int = DEFAULT_SHARD_SIZE  # records per shard
 
@@ -56,8 +54,7 @@ class ShardSettings:
     def job(self, key: str, *, trial: int, rung: int, shard: int, split: str, indices: Sequence[int],
             spec_data: dict[str, Any], trace: bool) -> ShardJob:
         return ShardJob(key=key, trial=trial, rung=rung, shard=shard, split=split, indices=tuple(indices), spec_data=spec_data,
-                        cache_path=self.cache_path, preload=self.preload, sys_path=self.sys_path, trace=trace,
-                        replay=self.replay)
+                        trace=trace)
 
 
 class SplitScorer:

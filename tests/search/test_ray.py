@@ -47,9 +47,9 @@ def test_search_on_a_multi_node_cluster(space_file, tmp_path, cluster) -> None:
     from archon.search import run_search
 
     c, workers = cluster
-    c.connect()
     spec = space_file(trials=6, parallel=2, dev=24, test=8)
     run = tmp_path / "run"
+    # the search connects itself, so its own code (fake_scripts) ships in the job's runtime_env
     result = run_search(spec, run_dir=run, ray_address=c.address, progress=False, preload=("fake_scripts",),
                         task_resources={"archon_eval": 1}, shard_size=4)
     assert result.best is not None and result.test is not None
@@ -66,7 +66,8 @@ def test_search_on_a_multi_node_cluster(space_file, tmp_path, cluster) -> None:
 
     names = {t.name for t in list_tasks(address=f"http://{c.webui_url}", limit=10_000)}
     assert "trial-0/shard-0" in names and any(n.startswith("trial-1/shard-") for n in names)
-    assert ray.is_initialized()  # the caller's connection is left alone
+    assert not ray.is_initialized()  # it disconnected from the cluster it joined, and left it running
+    assert c.head_node.remaining_processes_alive()
 
 
 def test_private_local_runtime_on_loopback_survives_a_dead_worker(space_file, tmp_path, monkeypatch) -> None:

@@ -78,7 +78,7 @@ import json, os, signal, time
 from pathlib import Path
 from archon.search.dispatch import RayDispatcher
 from archon.search import ray_watchdog
-d = RayDispatcher(address=None, run_dir=Path({str(tmp_path)!r}), num_cpus=1)
+d = RayDispatcher(address=None, run_dir=Path({str(tmp_path)!r}), num_cpus=1, benchmark=None)
 time.sleep(3 * ray_watchdog.POLL)
 print(json.dumps(sorted(ray_watchdog._descendants(os.getpid()))), flush=True)
 os.kill(os.getpid(), signal.SIGKILL)
