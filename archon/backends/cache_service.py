@@ -34,7 +34,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from archon.backends.base import CallResult
 from archon.backends.cache import CallCache, CallStore, ModelIdentity, lease_owner
@@ -67,12 +67,13 @@ class CacheService:
     no lock.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, clock: Callable[[], float] = time.time) -> None:
         self.cache = CallCache(path)
+        self._clock = clock
         self.owner = lease_owner("cache-service")
         self.id = uuid.uuid4().hex
         self._leases: dict[str, _Lease] = {}
-        self._swept = time.time()
+        self._swept = clock()
         self._stats = {"lookups": 0, "keys": 0, "hits": 0, "leased": 0, "held_elsewhere": 0,
                        "writes": 0, "stored": 0}
 
@@ -86,7 +87,7 @@ class CacheService:
         return found
 
     def lookup(self, keys: Sequence[str], owner: str, ttl: float) -> tuple[dict[str, CallResult], set[str]]:
-        now = time.time()
+        now = self._clock()
         self._sweep(now)
         unique = list(dict.fromkeys(keys))
         hits = self.cache.get_many(unique)
@@ -136,7 +137,7 @@ class CacheService:
 
     def renew(self, held: dict[str, list[str]]) -> None:
         """Keep alive the leases each owner still holds (a heartbeat)."""
-        now = time.time()
+        now = self._clock()
         for owner, keys in held.items():
             for key in keys:
                 lease = self._leases.get(key)
