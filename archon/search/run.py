@@ -35,6 +35,7 @@ from archon.search.fidelity import make_pruner, rung_sizes
 from archon.search.final import choose_emitted, final_test
 from archon.search.ledger import BudgetLedger, Limits
 from archon.search.live import LiveDisplay, printer
+from archon.search.metrics import SearchMetrics
 from archon.search.outcome import SearchResult
 from archon.search.replay import open_table
 from archon.search.report import collect, write_report
@@ -190,6 +191,10 @@ def run_search_with(spec_path: Path, options: SearchOptions) -> SearchResult:
         driver.tickers.append(live.refresh)
     if options.on_event is not None:
         driver.listeners.append(options.on_event)
+    if options.use_ray:  # the search on the Ray dashboard's metrics view
+        metrics = SearchMetrics(driver, name=study.study_name)
+        driver.listeners.append(metrics.event)
+        driver.tickers.append(metrics.refresh)
 
     result = SearchResult(run_dir=plan.rundir.path, storage=storage_url, study_name=study.study_name, objectives=list(plan.objectives),
                           dashboard=getattr(dispatcher, "dashboard_url", None), resume_command=plan.resume_command)

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
+import threading
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -32,7 +35,9 @@ def cluster(monkeypatch):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "temp_dir": temp, "include_dashboard": True,
-                                                        "dashboard_host": "127.0.0.1", "dashboard_port": port})
+                                                        "dashboard_host": "127.0.0.1", "dashboard_port": port,
+                                                        # metrics reach the node's exporter every second
+                                                        "_system_config": {"metrics_report_interval_ms": 1000}})
     workers = [c.add_node(num_cpus=1, resources={"archon_eval": 2}) for _ in range(2)]
     c.wait_for_nodes()
     yield c, workers
@@ -49,9 +54,11 @@ def test_search_on_a_multi_node_cluster(space_file, tmp_path, cluster) -> None:
     c, workers = cluster
     spec = space_file(trials=6, parallel=2, dev=24, test=8)
     run = tmp_path / "run"
+    metrics = MetricsScraper(f"http://127.0.0.1:{c.head_node.metrics_export_port}/metrics")
     # the search connects itself, so its own code (fake_scripts) ships in the job's runtime_env
-    result = run_search(spec, run_dir=run, ray_address=c.address, progress=False, preload=("fake_scripts",),
-                        task_resources={"archon_eval": 1}, shard_size=4)
+    with metrics:
+        result = run_search(spec, run_dir=run, ray_address=c.address, progress=False, preload=("fake_scripts",),
+                            task_resources={"archon_eval": 1}, shard_size=4)
     assert result.best is not None and result.test is not None
     # every shard ran on a worker node (the head offers no CPU and no archon_eval)
     nodes = set()
@@ -68,6 +75,52 @@ def test_search_on_a_multi_node_cluster(space_file, tmp_path, cluster) -> None:
     assert "trial-0/shard-0" in names and any(n.startswith("trial-1/shard-") for n in names)
     assert not ray.is_initialized()  # it disconnected from the cluster it joined, and left it running
     assert c.head_node.remaining_processes_alive()
+    # the search itself on the metrics endpoint (what the dashboard's metrics view and Prometheus read)
+    text = metrics.last
+    assert text, "no archon metrics were exported"
+    assert metric(text, "ray_archon_search_trials", outcome="complete") >= 1
+    assert 0 <= metric(text, "ray_archon_search_best_score") <= 1
+    assert metric(text, "ray_archon_search_spent", unit="calls") > 0
+    assert metric(text, "ray_archon_search_calls", answered_by="backend") > 0
+    assert metric(text, "ray_archon_search_calls", answered_by="cache") >= 0
+
+
+class MetricsScraper:
+    """Reads a Prometheus endpoint in the background while a search runs; keeps the last page
+    that carries archon's metrics (the driver's last values are exported while it runs)."""
+
+    def __init__(self, url: str) -> None:
+        self.url, self.last, self._stop = url, "", threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.5):
+            try:
+                with urllib.request.urlopen(self.url, timeout=5) as r:
+                    text = r.read().decode()
+            except OSError:
+                continue
+            if "ray_archon_search_trials" in text:
+                self.last = text
+
+    def __enter__(self) -> MetricsScraper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+def metric(text: str, name: str, **tags: str) -> float:
+    """The value of the series ``name`` whose tags include ``tags`` (the largest, if several)."""
+    values = []
+    for line in text.splitlines():
+        m = re.match(rf"{name}{{(.*)}} (\S+)$", line)
+        if m and all(f'{k}="{v}"' in m.group(1) for k, v in tags.items()):
+            values.append(float(m.group(2)))
+    assert values, f"no {name} {tags} in the metrics"
+    return max(values)
 
 
 def test_private_local_runtime_on_loopback_survives_a_dead_worker(space_file, tmp_path, monkeypatch) -> None:
