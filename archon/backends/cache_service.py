@@ -9,7 +9,8 @@ workers reach it through :class:`RemoteCallCache`, a :class:`~archon.backends.ca
 the file itself, so the client above it does not know which one it has.
 
 Round trips. A client's batch costs one ``lookup`` (stored answers, and leases on the rest,
-together) and its writes; releasing leases is sent without waiting for a reply. Writes are
+together) and its writes; storing an answer ends its lease, so only the leases of calls that
+failed are released, in a message that is not waited for. Writes are
 group-committed: a write that arrives while another is on its way joins the next one, so under
 load a worker process sends one write per group of answers rather than one per call, and every
 writer still returns only once its answers are stored (the client holds a concurrency slot until
@@ -119,8 +120,14 @@ class CacheService:
         return hits, mine
 
     def put(self, groups: Sequence[Sequence[tuple[str, str, CallResult]]]) -> list[int]:
-        """Store each writer's entries; how many of each were new."""
+        """Store each writer's entries; how many of each were new. A stored answer ends its key's
+        lease (whoever held it): nobody needs to fetch it any more."""
         counts = [self.cache.put_many(group) for group in groups]
+        answered = [key for group in groups for key, _, result in group if result.ok and key in self._leases]
+        for key in answered:
+            del self._leases[key]
+        if answered:
+            self.cache.release_many(answered, self.owner)
         self._stats["writes"] += 1
         self._stats["stored"] += sum(counts)
         return counts
@@ -228,14 +235,17 @@ class RemoteCallCache(CallStore):
 
     def release_many(self, keys: Sequence[str], owner: str) -> None:
         with self._cv:
-            held = self._held.get(owner)
-            if held is not None:
-                held.difference_update(keys)
-                if not held:
-                    del self._held[owner]
-        # not waited for: calls from one process reach the actor in order, and a release that
-        # is lost only lets the lease lapse after LEASE_IDLE
-        self._actor.release.remote(list(keys), owner)
+            held = self._held.get(owner, set())
+            # keys whose answers this process stored are released already (the service ends a
+            # lease when its answer arrives): only failed calls' leases are left to give up
+            left = [k for k in keys if k in held]
+            held.difference_update(keys)
+            if not held:
+                self._held.pop(owner, None)
+        if left:
+            # not waited for: calls from one process reach the actor in order, and a release that
+            # is lost only lets the lease lapse after LEASE_IDLE
+            self._actor.release.remote(left, owner)
 
     def put_many(self, entries: Iterable[tuple[str, ModelIdentity | str, CallResult]]) -> int:
         write = _Write([(k, str(ident), r) for k, ident, r in entries if r.ok])
@@ -264,6 +274,10 @@ class RemoteCallCache(CallStore):
                 self._cv.notify_all()
         if write.error is not None:
             raise write.error
+        with self._cv:
+            stored = {k for k, _, _ in write.entries}
+            for held in self._held.values():
+                held.difference_update(stored)
         return write.count
 
     def close(self) -> None:

@@ -47,6 +47,15 @@ def test_one_lease_per_key_across_the_cluster(service) -> None:
     assert mine == {"k2"}  # A gave it up without an answer (its call failed): B sends it itself
 
 
+def test_storing_an_answer_ends_its_lease(service) -> None:
+    svc, _ = service
+    assert svc.lookup(["k"], "a:1:1:x", ttl=300)[1] == {"k"}
+    svc.put([[("k", "m", CallResult(text="done"))]])
+    assert svc.stats()["leases"] == 0  # no release message needed after a successful call
+    svc.put([[("j", "m", CallResult(text="", error="failed"))]])  # a failure is not an answer
+    assert svc.lookup(["j"], "b:1:1:y", ttl=300)[1] == {"j"}
+
+
 def test_a_holder_that_stops_renewing_loses_its_lease(service) -> None:
     svc, clock = service
     assert svc.lookup(["k"], "dead-node:1:1:x", ttl=3600)[1] == {"k"}
