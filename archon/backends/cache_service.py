@@ -30,6 +30,7 @@ same machine holds nothing, archon.backends.cache).
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -324,7 +325,7 @@ class RemoteCallCache(CallStore):
                 pass
 
 
-def start_cache_service(path: str | Path) -> RemoteCallCache:
+def start_cache_service(path: str | os.PathLike[str]) -> RemoteCallCache:
     """Run a :class:`CacheService` for the file ``path`` as an actor on this process's node (the
     driver's: that is where the file is) and return the store that talks to it.
 
@@ -335,7 +336,7 @@ def start_cache_service(path: str | Path) -> RemoteCallCache:
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     here = ray.get_runtime_context().get_node_id()
-    actor = (
+    actor: Any = (
         ray.remote(CacheService)
         .options(
             num_cpus=0,

@@ -337,10 +337,10 @@ class Client:
                     pass
 
         out: list[CallResult] = []
-        for r in results:
-            assert r is not None
-            self.meter.record(r)
-            out.append(r)
+        for res in results:
+            assert res is not None
+            self.meter.record(res)
+            out.append(res)
         return out
 
     def _cacheable(self, st: _ModelState) -> bool:

@@ -195,7 +195,7 @@ class RayDispatcher:
         self.connected = False
         self._watchdog = None
         # user code travels in the job's runtime_env: Ray uploads local modules only at ray.init
-        job_env = {"runtime_env": runtime_env} if runtime_env else {}
+        job_env = runtime_env or None
         if ray.is_initialized():
             ctx = None  # the caller's Ray: used as is, left as is
             if runtime_env:
@@ -212,12 +212,12 @@ class RayDispatcher:
                 num_cpus=num_cpus or os.cpu_count() or 1,
                 logging_level=logging.WARNING,
                 log_to_driver=False,
-                **job_env,
+                runtime_env=job_env,
             )
             self.started = True
             self._watchdog = ray_watchdog.start()  # stops the runtime if this process is killed
         else:
-            ctx = ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False, **job_env)
+            ctx = ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False, runtime_env=job_env)
             self.connected = True
         url = getattr(ctx, "dashboard_url", None) if ctx is not None else None
         self.dashboard_url = f"http://{url}" if url and not str(url).startswith("http") else url

@@ -207,7 +207,9 @@ def _run_node(address: str, num_cpus: int, resources: dict[str, float]) -> int:
     params = RayParams(
         node_ip_address="127.0.0.1", gcs_address=address, num_cpus=num_cpus, num_gpus=0, resources=resources,
         object_store_memory=150 * 1024 * 1024, min_worker_port=0, max_worker_port=0,
-        include_log_monitor=False, node_manager_port=0, dashboard_agent_listen_port=None,
+        # one log monitor per machine: the head's
+        include_log_monitor=False,  # type: ignore[arg-type]  # Ray annotates it str | None; it is a bool
+        node_manager_port=0, dashboard_agent_listen_port=None,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
