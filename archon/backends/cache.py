@@ -42,7 +42,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from archon.backends.records import CallRequest, CallResult, Usage
 
-__all__ = ["CallCache", "CallStore", "ModelIdentity", "cache_key", "canonical_json", "default_cache_path", "lease_owner"]
+__all__ = ["CallCache", "CallStore", "ModelIdentity", "cache_key", "canonical_json", "default_cache_path", "lease_owner",
+           "owner_gone"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -131,7 +132,7 @@ def lease_owner(tag: str) -> str:
     return f"{socket.gethostname()}:{pid}:{_process_start(pid)}:{tag}"
 
 
-def _owner_gone(owner: str) -> bool:
+def owner_gone(owner: str) -> bool:
     """True when ``owner`` names a process on this machine that no longer runs. Owners on other
     machines, or in a form this code did not write, are never judged: their lease expires."""
     parts = owner.split(":")
@@ -356,7 +357,7 @@ class CallCache(CallStore):
     @staticmethod
     def _claim(conn: sqlite3.Connection, key: str, owner: str, now: float, ttl: float) -> bool:
         row = conn.execute("SELECT owner, expires FROM inflight WHERE key = ?", (key,)).fetchone()
-        if row is not None and (row[1] < now or _owner_gone(row[0])):
+        if row is not None and (row[1] < now or owner_gone(row[0])):
             conn.execute("DELETE FROM inflight WHERE key = ?", (key,))
         cur = conn.execute("INSERT OR IGNORE INTO inflight (key, owner, expires) VALUES (?,?,?)", (key, owner, now + ttl))
         return cur.rowcount == 1
@@ -404,7 +405,7 @@ class CallCache(CallStore):
             chunk = unique[i : i + _CHUNK]
             marks = ",".join("?" * len(chunk))
             rows = conn.execute(f"SELECT key, owner FROM inflight WHERE key IN ({marks}) AND expires >= ?", [*chunk, now])
-            out.update(key for key, owner in rows if not _owner_gone(owner))
+            out.update(key for key, owner in rows if not owner_gone(owner))
         return out
 
     def entry_info(self, key: str) -> Mapping[str, Any] | None:

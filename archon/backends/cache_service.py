@@ -20,7 +20,8 @@ Leases. The service keeps the cluster's in-flight leases in memory: one per key,
 client (its :func:`~archon.backends.cache.lease_owner`). A lease lasts at most its ``ttl`` (the
 call's timeout times its attempts), and only while its holder keeps it alive: each worker process
 renews the leases it holds every :data:`HEARTBEAT` seconds, so a worker or a node that dies frees
-its leases within :data:`LEASE_IDLE` seconds, on whatever machine it ran. The actor belongs to the
+its leases within :data:`LEASE_IDLE` seconds, on whatever machine it ran (at once, when it ran
+on the service's own machine and its process is gone). The actor belongs to the
 driver's Ray job, so a driver killed with SIGKILL takes the service and its leases with it, and
 the resumed search starts with none. The service also holds each lease in the file under its own
 name, so a process on the driver's node that opens the file directly (an ``archon run`` sharing
@@ -39,7 +40,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from archon.backends.base import CallResult
-from archon.backends.cache import CallCache, CallStore, ModelIdentity, lease_owner
+from archon.backends.cache import CallCache, CallStore, ModelIdentity, lease_owner, owner_gone
 
 __all__ = ["CacheService", "RemoteCallCache", "start_cache_service", "HEARTBEAT", "LEASE_IDLE"]
 
@@ -98,7 +99,7 @@ class CacheService:
             if key in hits:
                 continue
             lease = self._leases.get(key)
-            if lease is not None and lease.alive(now):
+            if lease is not None and lease.alive(now) and not owner_gone(lease.owner):
                 continue  # someone in the cluster is fetching it: the caller waits for the answer
             if lease is not None:
                 stale.append(key)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -63,6 +65,16 @@ def test_a_holder_that_stops_renewing_loses_its_lease(service) -> None:
     assert svc.lookup(["k"], "live-node:1:1:y", ttl=3600)[1] == set()
     clock.now += LEASE_IDLE  # no heartbeat came: its worker, or its node, is gone
     assert svc.lookup(["k"], "live-node:1:1:y", ttl=3600)[1] == {"k"}
+
+
+def test_a_holder_on_this_machine_whose_process_is_gone_loses_its_lease_at_once(service) -> None:
+    """A worker killed on the service's machine (a private runtime's worker): its retried task
+    must not wait for the heartbeat to lapse."""
+    svc, _ = service
+    child = subprocess.run([sys.executable, "-c", "from archon.backends.cache import lease_owner; print(lease_owner('w'))"],
+                           capture_output=True, text=True, check=True)
+    assert svc.lookup(["k"], child.stdout.strip(), ttl=3600)[1] == {"k"}
+    assert svc.lookup(["k"], lease_owner("retry"), ttl=3600)[1] == {"k"}
 
 
 def test_renewals_keep_a_lease_alive_but_never_past_its_ttl(service) -> None:

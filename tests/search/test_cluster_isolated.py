@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -29,7 +30,7 @@ from archon.testing.ray_cluster import LoopbackCluster, hiding_unavailable
 
 HERE = Path(__file__).parent
 ROOT = HERE.parents[1]
-UNAVAILABLE = hiding_unavailable()
+UNAVAILABLE = hiding_unavailable() or (None if shutil.which("nsenter") else "nsenter is not installed")
 
 pytestmark = [
     pytest.mark.ray,
@@ -82,9 +83,10 @@ def _wait_until_quiet(log: Path, quiet: float = 3.0, timeout: float = 60.0) -> N
             last, since = now, time.monotonic()
 
 
-@pytest.fixture
-def cluster(tmp_path):
-    spec_dir = tmp_path / "spec"
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """One cluster for the tests below (starting one takes most of a minute here)."""
+    spec_dir = tmp_path_factory.mktemp("isolated") / "spec"
     spec_dir.mkdir()
     outside = Path(tempfile.mkdtemp(prefix="archon-iso-"))  # seen by every node: the call log
     env = {"ARCHON_TEST_CALL_LOG": str(outside / "calls.log"), "ARCHON_TEST_CALL_DELAY": "0.01",
