@@ -331,7 +331,7 @@ def start_cache_service(path: str | os.PathLike[str]) -> RemoteCallCache:
     driver's: that is where the file is) and return the store that talks to it.
 
     The actor takes no CPU, so it never competes with evaluation for a slot, and it belongs to
-    the calling job: it stops when the driver does.
+    the calling job: it stops when the driver does (and is not restarted then).
     """
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -343,6 +343,11 @@ def start_cache_service(path: str | os.PathLike[str]) -> RemoteCallCache:
             num_cpus=0,
             max_concurrency=1,
             scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=here, soft=False),
+            # a service process that dies (OOM) comes back on the same node, on the same file,
+            # and calls in flight to it are retried: stores and releases are idempotent, and a
+            # lookup repeated after a lost reply at worst waits out its own lease (LEASE_IDLE)
+            max_restarts=3,
+            max_task_retries=3,
         )
         .remote(str(Path(path).expanduser().resolve()))
     )

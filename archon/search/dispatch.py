@@ -91,9 +91,9 @@ def task_options(spec: Any, *, task_resources: dict[str, float] | None = None, v
 class InProcessDispatcher:
     """Runs shards as coroutines on one event loop in a background thread, with one client."""
 
-    def __init__(self, client: Any, benchmark: Any) -> None:
+    def __init__(self, client: Any, benchmark: Any, *, preload: tuple[str, ...] = ()) -> None:
         self.client = client
-        self.context = ShardContext(benchmark=benchmark, cache=client.cache)
+        self.context = ShardContext(benchmark=benchmark, cache=client.cache, preload=tuple(preload))
         self.description = "in-process (no Ray)"
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="archon-search-loop", daemon=True)

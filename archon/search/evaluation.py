@@ -61,7 +61,7 @@ class ShardContext:
     #: structured output when it was built (None: a live evaluation)
     replay: dict[str, bool] | None = None
     #: modules to import first (e.g. ones registering fake-model scripts); under Ray their code
-    #: reaches the workers through the task's runtime_env (archon.search.worker_code)
+    #: reaches the workers through the job's runtime_env (archon.search.worker_code)
     preload: tuple[str, ...] = ()
 
 
