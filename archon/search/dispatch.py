@@ -11,7 +11,7 @@ them.
 What a task needs reaches it without the driver's filesystem (docs/cluster.md): the benchmark
 is put into Ray's object store once per search, the call cache is one service for the cluster
 (archon.backends.cache_service, an actor on the driver's node in front of the run directory's
-cache file), user code a spec names ships in the tasks' ``runtime_env``
+cache file), user code a spec names ships in the job's ``runtime_env``
 (archon.search.worker_code), and results come back as values: only the driver writes the run
 directory.
 
@@ -167,7 +167,7 @@ class RayDispatcher:
 
     ``benchmark`` is put into the object store once; ``cache_path`` (the driver's cache file, or
     a replay table) is served to every node by a cache service on this node; ``runtime_env`` (see
-    archon.search.worker_code) ships user code to the tasks; ``preload`` names modules each task
+    archon.search.worker_code) ships user code to the workers; ``preload`` names modules each task
     imports first.
     """
 
@@ -278,7 +278,6 @@ class RayDispatcher:
     def close(self) -> None:
         self.cancel()
         if self.cache is not None:
-            self.cache.close()
             self.cache.shutdown()  # every result is in: the service's work is done
             self.cache = None
         if self.started or self.connected:
