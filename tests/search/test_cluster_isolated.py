@@ -13,6 +13,7 @@ machines, so .ci/run runs it.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -83,6 +84,15 @@ def _wait_until_quiet(log: Path, quiet: float = 3.0, timeout: float = 60.0) -> N
             last, since = now, time.monotonic()
 
 
+def _search_conftest():
+    """tests/search/conftest.py by its path (``import conftest`` may find another folder's)."""
+    spec = importlib.util.spec_from_file_location("search_conftest", HERE / "conftest.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """One cluster for the tests below (starting one takes most of a minute here)."""
@@ -105,9 +115,7 @@ def test_a_search_on_nodes_that_cannot_see_the_driver_s_files(cluster) -> None:
     log = outside / "calls.log"
 
     # the spec's folder: spec, data, its own scorer module; the run directory inside it
-    from conftest import make_space
-
-    spec = make_space(spec_dir, trials=10, parallel=2, dev=24, test=8, fidelity="true")
+    spec = _search_conftest().make_space(spec_dir, trials=10, parallel=2, dev=24, test=8, fidelity="true")
     spec.write_text(spec.read_text().replace("seed: 0}", "seed: 0, scorer: 'isolated_scorer:code_word'}"))
     (spec_dir / "isolated_scorer.py").write_text(SCORER)
     run = spec_dir / "run"
