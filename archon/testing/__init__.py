@@ -8,6 +8,8 @@ it is re-exported here, where tests look for it.
   ``{kind: fake, model: <script name>}`` uses a script registered with :func:`register_script`.
 - :class:`TestServer` (``archon.testing.server``): a real OpenAI-compatible HTTP server on
   127.0.0.1 with configurable latency, a concurrency limit and injected faults.
+- ``archon.testing.ray_cluster.LoopbackCluster``: a multi-node Ray cluster on 127.0.0.1 whose
+  worker nodes can be denied folders of the driver's (own mount namespaces; needs root).
 """
 
 from __future__ import annotations
