@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from archon.backends.base import CallResult
+from archon.backends.records import CallResult
 from archon.backends.cache import CallCache, CallStore, ModelIdentity, lease_owner, owner_gone
 
 __all__ = ["CacheService", "RemoteCallCache", "start_cache_service", "HEARTBEAT", "LEASE_IDLE"]
@@ -217,7 +217,7 @@ class RemoteCallCache(CallStore):
         return f"RemoteCallCache({str(self.path)!r}, service {self.service_id[:12]})"
 
     def _call(self, method: str, *args: Any) -> Any:
-        import ray
+        import ray  # lazy: Ray is an optional extra; only a process on a Ray cluster holds this store
 
         self.round_trips += 1
         return ray.get(getattr(self._actor, method).remote(*args))
@@ -288,7 +288,7 @@ class RemoteCallCache(CallStore):
 
     def shutdown(self) -> None:
         """Stop the service itself (the driver, once every shard is back)."""
-        import ray
+        import ray  # lazy, as in _call
 
         self.close()
         try:
@@ -313,7 +313,7 @@ class RemoteCallCache(CallStore):
         self._heartbeat.start()
 
     def _beat(self) -> None:
-        import ray
+        import ray  # lazy, as in _call
 
         while not self._closed.wait(HEARTBEAT):
             with self._cv:
@@ -333,6 +333,7 @@ def start_cache_service(path: str | os.PathLike[str]) -> RemoteCallCache:
     The actor takes no CPU, so it never competes with evaluation for a slot, and it belongs to
     the calling job: it stops when the driver does (and is not restarted then).
     """
+    # lazy: Ray is an optional extra, and archon.backends loads without it
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 

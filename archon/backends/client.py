@@ -48,7 +48,7 @@ from archon.backends.meter import Meter
 from archon.backends.records import CallRequest, CallResult, Usage
 from archon.backends.registry import build_backend
 from archon.errors import BackendError, ReplayMissError, RetryableBackendError, StateError, UsageError
-from archon.spec.schema import LOCAL_MODEL_NAME, ModelSpec, Spec
+from archon.spec.schema import LOCAL_MODEL_NAME, ModelSpec, Settings
 
 __all__ = ["Client", "LoopThread", "local_model_spec", "request_seed"]
 
@@ -148,14 +148,14 @@ class Client:
     @classmethod
     def from_spec(
         cls,
-        spec: Spec | Mapping[str, ModelSpec] | None = None,
+        spec: Settings | Mapping[str, ModelSpec] | None = None,
         *,
         cache: str | Path | CallStore | bool | None = None,
         cache_path: str | Path | None = _UNSET,
         fake: FakeBackend | ScriptedModel | None = None,
         **options: Any,
     ) -> Client:
-        """A client for the models of ``spec`` (a :class:`Spec`, or a name -> ModelSpec mapping).
+        """A client for the models of ``spec`` (a :class:`Spec` or its :class:`Settings`, or a name -> ModelSpec mapping).
 
         Which cache (first rule that applies):
         ``cache=False`` or the spec's ``cache: false`` -> none;

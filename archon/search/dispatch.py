@@ -35,6 +35,7 @@ import asyncio
 from pathlib import Path
 from typing import Any, Protocol
 
+from archon.backends.cache_service import start_cache_service
 from archon.search import ray_watchdog
 from archon.search.evaluation import ShardContext, ShardJob, ShardResult, arun_shard, run_shard
 
@@ -227,8 +228,6 @@ class RayDispatcher:
         self._refs: dict[str, Any] = {}
         try:
             if cache_path is not None:
-                from archon.backends.cache_service import start_cache_service
-
                 self.cache = start_cache_service(cache_path)
             self.context = ShardContext(benchmark=ray.put(benchmark), cache=self.cache, replay=replay,
                                         preload=tuple(preload))

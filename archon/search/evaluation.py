@@ -125,7 +125,7 @@ def _benchmark_for(context: ShardContext) -> Any:
     ref = context.benchmark
     if isinstance(ref, Benchmark):
         return ref
-    import ray
+    import ray  # lazy: only a Ray worker is handed an object-store reference
 
     key = ref.hex()
     with _STATE_LOCK:

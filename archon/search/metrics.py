@@ -23,6 +23,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from optuna.trial import TrialState
+
+from archon.search.rundir import STATUS_KEY
+
 __all__ = ["SearchMetrics"]
 
 #: seconds between updates of the spend and call gauges (events update at once)
@@ -34,7 +38,7 @@ class SearchMetrics:
     :meth:`refresh` a ticker of its loop."""
 
     def __init__(self, driver: Any, *, name: str) -> None:
-        from ray.util.metrics import Gauge
+        from ray.util.metrics import Gauge  # lazy: Ray loads lazily (see archon.search)
 
         self.driver = driver
         self._tags = {"search": name}
@@ -63,10 +67,6 @@ class SearchMetrics:
 
     def _from_study(self) -> None:
         """What earlier sessions of this search already decided (a resumed search)."""
-        from optuna.trial import TrialState
-
-        from archon.search.rundir import STATUS_KEY
-
         for t in self.driver.study.get_trials(deepcopy=False):
             status = t.user_attrs.get(STATUS_KEY)
             if status and t.state != TrialState.RUNNING:

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from archon.errors import StateError
+
 __all__ = ["LoopbackCluster", "WorkerNode", "hiding_unavailable"]
 
 #: the environment that keeps Ray on loopback, without tokens or usage reporting
@@ -138,7 +140,7 @@ class LoopbackCluster:
             if self.head.poll() is not None or time.monotonic() > deadline:
                 text = (Path(self.temp_dir) / "head.log").read_text(errors="replace")[-3000:]
                 self.stop()
-                raise RuntimeError(f"the Ray head did not start:\n{text}")
+                raise StateError(f"the Ray head did not start:\n{text}")
             time.sleep(0.2)
         return self
 
@@ -160,7 +162,7 @@ class LoopbackCluster:
         if hidden:
             reason = hiding_unavailable()
             if reason:
-                raise RuntimeError(f"cannot hide folders from a worker node: {reason}")
+                raise StateError(f"cannot hide folders from a worker node: {reason}")
             mounts = " && ".join(f"mount -t tmpfs -o size=1m,mode=0755 archon-hidden {shlex.quote(p)}" for p in hidden)
             cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c",
                    f"{mounts} && exec {shlex.join(launch)}"]
@@ -177,7 +179,7 @@ class LoopbackCluster:
         reader.join(timeout)
         if not line or not line[0].strip():
             _stop(proc)
-            raise RuntimeError(f"a worker node did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
+            raise StateError(f"a worker node did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
         node = WorkerNode(node_id=json.loads(line[0])["node_id"], proc=proc, hidden=hidden, log=log_path)
         self.nodes.append(node)
         return node
@@ -201,6 +203,7 @@ class LoopbackCluster:
 
 
 def _run_node(address: str, num_cpus: int, resources: dict[str, float]) -> int:
+    # lazy: Ray's private node API, needed only in the launcher process (and Ray is optional)
     from ray._private.node import Node
     from ray._private.parameter import RayParams
 
