@@ -8,7 +8,7 @@ import typing
 
 from archon.components import COMPONENTS, MAIN_PROMPT, PROMPT_NAMES
 from archon.graph.kinds import KINDS, Kind
-from archon.spec.schema import COMPONENT_TYPES, PROMPT_FIELDS, ModelSpec
+from archon.spec.schema import COMPONENT_TYPES, LOGPROB_BACKENDS, PROMPT_FIELDS, ModelSpec
 
 
 def test_schema_kinds_and_component_modules_name_the_same_kinds() -> None:
@@ -44,3 +44,4 @@ def test_backend_kinds_in_the_schema_and_the_registry_agree() -> None:
     assert list(kinds) == list(BACKENDS)
     for name, entry in BACKENDS.items():
         assert entry.name == name and entry.summary and callable(entry.build)
+    assert tuple(name for name, entry in BACKENDS.items() if entry.logprobs) == LOGPROB_BACKENDS

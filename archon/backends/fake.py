@@ -70,6 +70,11 @@ class ScriptedModel:
     request. A response is a string, a sequence of strings (index ``sample_index`` modulo its
     length), or a function of the request. ``default`` answers when no rule matches (a response
     as above; by default :func:`default_text`).
+
+    ``logprob`` scripts the mean token log-probability returned to requests that ask for it
+    (``CallRequest.logprobs``): a number, or a function of the request and the answer's text
+    (None: no log-probability). By default a deterministic value in [-2, 0] derived from the
+    request and the text.
     """
 
     def __init__(
@@ -77,12 +82,23 @@ class ScriptedModel:
         rules: Mapping[Matcher, Response] | Sequence[tuple[Matcher, Response]] | None = None,
         *,
         default: Response | None = None,
+        logprob: float | Callable[[CallRequest, str], float | None] | None = None,
     ) -> None:
         pairs = list(rules.items()) if isinstance(rules, Mapping) else list(rules or [])
         self._rules: list[tuple[Callable[[CallRequest], bool], Response]] = []
         for matcher, response in pairs:
             self._rules.append((self._compile(matcher), response))
         self._default: Response = default if default is not None else default_text
+        self._logprob = logprob
+
+    def logprob(self, request: CallRequest, text: str) -> float | None:
+        """The mean token log-probability of ``text`` as the answer to ``request``."""
+        if self._logprob is None:
+            return -int(_digest(request.model, request.messages, request.seed, text)[:4], 16) / 0xFFFF * 2
+        if callable(self._logprob):
+            value = self._logprob(request, text)
+            return None if value is None else float(value)
+        return float(self._logprob)
 
     @staticmethod
     def _compile(matcher: Matcher) -> Callable[[CallRequest], bool]:
@@ -276,6 +292,7 @@ class FakeBackend:
                         usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=_count_tokens(text)),
                         latency=self.latency,
                         finish_reason="stop",
+                        mean_logprob=self.script.logprob(r, text) if r.logprobs else None,
                     )
                 )
             return out

@@ -31,6 +31,9 @@ class BackendKind:
     name: str
     summary: str
     build: Callable[[ModelSpec], Backend]
+    #: its answers carry the mean token log-probability when a call asks (a cascade's ``logprob``
+    #: signal needs it; the spec layer's ``LOGPROB_BACKENDS`` names the same kinds)
+    logprobs: bool = False
 
 
 def _litellm(spec: ModelSpec) -> Backend:
@@ -60,9 +63,10 @@ BACKENDS: dict[str, BackendKind] = {
     k.name: k
     for k in (
         BackendKind("litellm", "any litellm model id: hosted providers and OpenAI-compatible servers", _litellm),
-        BackendKind("local", "the embedded SmolLM2 or a GGUF file, run in process by llama.cpp (xllamacpp)", _local),
+        BackendKind("local", "the embedded SmolLM2 or a GGUF file, run in process by llama.cpp (xllamacpp)", _local,
+                    logprobs=True),
         BackendKind("vllm", "vLLM's offline engine in a Ray actor", _vllm),
-        BackendKind("fake", "a script registered with archon.testing.register_script (tests)", _fake),
+        BackendKind("fake", "a script registered with archon.testing.register_script (tests)", _fake, logprobs=True),
     )
 }
 

@@ -26,6 +26,7 @@ __all__ = [
     "input_candidates",
     "make_request",
     "number_candidates",
+    "with_logprob",
 ]
 
 
@@ -44,6 +45,12 @@ class NodeContext:
     ``task`` is ``"code"`` when the benchmark is a coding task (unit_test then executes);
     ``sandbox`` runs untrusted code (``archon.sandbox.run_python`` by default, injectable for
     tests); ``extract`` pulls the final answer out of a response (for vote).
+
+    Inside a cascade: ``seed_key`` is the id the node has in its stage (its calls' seeds derive
+    from it; None: ``node_id``), ``logprobs`` asks the calls that write its candidates' text for
+    their mean token log-probability (a ``logprob`` signal reads it). For a cascade node itself,
+    ``stages`` are its stages (:class:`archon.graph.cascade.Stage`) and ``run_stage(k, states)``
+    runs stage ``k`` (0-based) over ``states`` as one batch per node (the executor provides it).
     """
 
     client: ClientLike
@@ -56,6 +63,10 @@ class NodeContext:
     sandbox: Callable[..., Any] | None = None
     sandbox_timeout: float = 10.0
     sandbox_concurrency: int = 2
+    seed_key: str | None = None
+    logprobs: bool = False
+    stages: Sequence[Any] = ()
+    run_stage: Callable[[int, list[QueryState]], Awaitable[None]] | None = None
 
 
 def input_candidates(state: QueryState, ctx: NodeContext) -> list[Candidate]:
@@ -100,8 +111,11 @@ def make_request(
     sample_index: int = 0,
     response_format: dict[str, Any] | None = None,
     max_tokens: int | None = None,
+    logprobs: bool = False,
 ) -> CallRequest:
-    """A request with the node's sampling settings and a seed derived from (node, sample)."""
+    """A request with the node's sampling settings and a seed derived from (node, sample).
+    ``logprobs``: ask for the answer's mean token log-probability (the text-writing calls of a
+    node a cascade's ``logprob`` signal reads pass ``ctx.logprobs``)."""
     chosen = model or node.model
     structured = response_format is not None and ctx.client.supports_structured_output(chosen)
     return CallRequest(
@@ -112,10 +126,17 @@ def make_request(
         max_tokens=max_tokens if max_tokens is not None else node.max_tokens,
         stop=tuple(node.stop or ()),
         sample_index=sample_index,
-        seed=sample_seed(ctx.node_id, sample_index),
+        seed=sample_seed(ctx.seed_key or ctx.node_id, sample_index),
         response_format=response_format if structured else None,
         tag=tag,
+        logprobs=logprobs,
     )
+
+
+def with_logprob(cand: Candidate, result: CallResult) -> Candidate:
+    """``cand`` annotated with the mean token log-probability of the call that wrote it, when
+    the call returned one."""
+    return cand if result.mean_logprob is None else cand.annotate("logprob", result.mean_logprob)
 
 
 def call_identity(request: CallRequest) -> tuple[Any, ...]:
@@ -140,7 +161,9 @@ def _record(state: QueryState, node_id: str, request: CallRequest, result: CallR
         state.usage_prompt_tokens += usage.prompt_tokens
         state.usage_completion_tokens += usage.completion_tokens
         state.usage_dollars += usage.dollars
-    if not result.ok:
+    if result.ok:
+        state.answers.setdefault(identity, result)
+    else:
         state.call_failed(node_id, str(result.error))
     state.calls.append(
         CallRecord(
@@ -158,6 +181,13 @@ def _record(state: QueryState, node_id: str, request: CallRequest, result: CallR
     )
 
 
+def _known(state: QueryState, request: CallRequest) -> CallResult | None:
+    answer = state.answers.get(call_identity(request))
+    if answer is not None and request.logprobs and answer.mean_logprob is None:
+        return None  # the same answer, but without the log-probability this request asks for
+    return answer
+
+
 async def dispatch(ctx: NodeContext, items: Sequence[tuple[QueryState, CallRequest]]) -> list[CallResult]:
     """Send every request in ``items`` in one ``client.complete`` and record each on its state.
 
@@ -167,17 +197,26 @@ async def dispatch(ctx: NodeContext, items: Sequence[tuple[QueryState, CallReque
     """
     if not items:
         return []
-    requests = [req for _, req in items]
-    try:
-        results = list(await ctx.client.complete(requests))
-    except ReplayMissError:
-        raise  # a replay without the answer stops the evaluation: scoring around it would lie
-    except Exception as exc:  # noqa: BLE001 - turned into per-call errors, handled per query
-        message = f"{type(exc).__name__}: {exc}"
-        results = [CallResult(text="", error=message) for _ in requests]
-    if len(results) != len(requests):
-        message = f"client returned {len(results)} results for {len(requests)} requests"
-        results = [CallResult(text="", error=message) for _ in requests]
+    # a call this query already made successfully (an earlier cascade stage's sample) is answered
+    # from the query's own record: not sent again, not paid again, with or without a cache
+    known = [_known(state, request) for state, request in items]
+    fresh = [i for i, answer in enumerate(known) if answer is None]
+    requests = [items[i][1] for i in fresh]
+    sent: list[CallResult] = []
+    if requests:
+        try:
+            sent = list(await ctx.client.complete(requests))
+        except ReplayMissError:
+            raise  # a replay without the answer stops the evaluation: scoring around it would lie
+        except Exception as exc:  # noqa: BLE001 - turned into per-call errors, handled per query
+            message = f"{type(exc).__name__}: {exc}"
+            sent = [CallResult(text="", error=message) for _ in requests]
+        if len(sent) != len(requests):
+            message = f"client returned {len(sent)} results for {len(requests)} requests"
+            sent = [CallResult(text="", error=message) for _ in requests]
+    results: list[CallResult] = list(known)  # type: ignore[arg-type]  # the gaps are filled next
+    for i, result in zip(fresh, sent):
+        results[i] = result
     for (state, request), result in zip(items, results):
         _record(state, ctx.node_id, request, result)
     return results

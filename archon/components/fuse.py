@@ -18,6 +18,7 @@ from archon.components.base import (
     input_candidates,
     make_request,
     number_candidates,
+    with_logprob,
 )
 from archon.components.types import Candidate, QueryState
 
@@ -35,7 +36,8 @@ async def run(node: Any, states: list[QueryState], ctx: NodeContext) -> None:
         system = ctx.prompts.render("fuse.system", fields, node, "fuse")
         user = ctx.prompts.render("fuse.user", fields, node, "fuse")
         for sample in range(node.samples):
-            items.append((state, make_request(ctx, node, build_messages(system, user), tag="fuse", sample_index=sample)))
+            items.append((state, make_request(ctx, node, build_messages(system, user), tag="fuse", sample_index=sample,
+                                              logprobs=ctx.logprobs)))
     results = await dispatch(ctx, items)
     out: dict[int, list[Candidate]] = {id(s): [] for s in states}
     errors: dict[int, list[str]] = {id(s): [] for s in states}
@@ -46,9 +48,8 @@ async def run(node: Any, states: list[QueryState], ctx: NodeContext) -> None:
             state.parse_failure(ctx.node_id, "call", str(result.error), "sample dropped", candidate=cid)
             continue
         parents = tuple(c.id for c in shown[id(state)])
-        out[id(state)].append(
-            Candidate(id=cid, text=result.text, node=ctx.node_id, model=node.model, sample_index=request.sample_index, parents=parents)
-        )
+        cand = Candidate(id=cid, text=result.text, node=ctx.node_id, model=node.model, sample_index=request.sample_index, parents=parents)
+        out[id(state)].append(with_logprob(cand, result))
     for state in states:
         if errors[id(state)]:
             state.note(ctx.node_id, "failed_samples", errors[id(state)])

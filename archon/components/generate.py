@@ -17,7 +17,7 @@ import hashlib
 import random
 from typing import Any, Sequence
 
-from archon.components.base import NodeContext, build_messages, dispatch, make_request
+from archon.components.base import NodeContext, build_messages, dispatch, make_request, with_logprob
 from archon.components.types import Candidate, QueryState
 
 __all__ = ["candidate_id", "choose_shots", "run"]
@@ -63,7 +63,8 @@ async def run(node: Any, states: list[QueryState], ctx: NodeContext) -> None:
         messages = build_messages(system, user, history)
         for position, model in enumerate(models):
             for sample in range(node.samples):
-                items.append((state, make_request(ctx, node, messages, tag="generate", model=model, sample_index=sample)))
+                items.append((state, make_request(ctx, node, messages, tag="generate", model=model, sample_index=sample,
+                                                  logprobs=ctx.logprobs)))
                 meta.append((position, model, sample))
     results = await dispatch(ctx, items)
     produced: dict[int, list[Candidate]] = {id(s): [] for s in states}
@@ -74,7 +75,8 @@ async def run(node: Any, states: list[QueryState], ctx: NodeContext) -> None:
             errors[id(state)].append(f"{cid}: {result.error}")
             state.parse_failure(ctx.node_id, "call", str(result.error), "sample dropped", candidate=cid)
             continue
-        produced[id(state)].append(Candidate(id=cid, text=result.text, node=ctx.node_id, model=model, sample_index=sample))
+        cand = Candidate(id=cid, text=result.text, node=ctx.node_id, model=model, sample_index=sample)
+        produced[id(state)].append(with_logprob(cand, result))
     for state in states:
         cands = produced[id(state)]
         if errors[id(state)]:

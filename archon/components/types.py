@@ -137,6 +137,11 @@ class QueryState:
     usage_dollars: float = 0.0
     #: identities of the calls this query already made (a repeat is the same answer, not a cost)
     sent: set[tuple[Any, ...]] = field(default_factory=set)
+    #: the answers of this query's successful calls by identity: a node that asks again (a later
+    #: cascade stage sampling more of an earlier stage's prompt) gets the answer without a call
+    answers: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    #: cascade node -> the stage (1-based) that answered this query
+    answered_by: dict[str, int] = field(default_factory=dict)
 
     @property
     def active(self) -> bool:
@@ -153,6 +158,15 @@ class QueryState:
         if self.status == "ok":
             self.status = "call_failed"
             self.error = f"{node}: a call failed after its retries: {message}"
+
+    def reopen(self) -> str | None:
+        """Undo a failure of the architecture (status ``failed``; not a failed call, not the
+        budget) and return its message: a cascade stage that fails for a query hands the query
+        to the next stage instead of failing it."""
+        if self.status != "failed":
+            return None
+        message, self.status, self.error = self.error, "ok", None
+        return message
 
     def stop_over_budget(self, node: str, message: str) -> None:
         if self.status == "ok":
@@ -184,6 +198,8 @@ class QueryResult:
     cost: Cost
     parse_failures: list[ParseFailure] = field(default_factory=list)
     trace: dict[str, Any] | None = None
+    #: cascade node -> the stage (1-based) that answered (empty without a cascade)
+    answered_by: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -201,6 +217,8 @@ class QueryResult:
             "cost": self.cost.as_dict(),
             "parse_failures": [p.to_dict() for p in self.parse_failures],
         }
+        if self.answered_by:
+            out["answered_by"] = dict(self.answered_by)
         if with_trace:
             out["candidates"] = [c.to_dict() for c in self.candidates]
             if self.trace is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
-from archon.graph.kinds import Sizes, kind_of
+from archon.graph.kinds import CascadeKind, Flow, NodeEstimate, Sizes, kind_of, merge_flows, step
 from archon.spec.schema import LOCAL_MODEL_NAME
 
 __all__ = [
@@ -71,7 +71,9 @@ class NodeCost:
 class StaticCost:
     """Per-query cost of a pipeline: exact ``calls``, estimated tokens, dollars when priced.
 
-    ``dollars`` is None when some model that is called has no known price.
+    ``dollars`` is None when some model that is called has no known price. ``per_node`` has an
+    entry per node, and per node of a cascade's stages (a cascade's own entry sums all its
+    stages: the worst case, when every stage runs).
     """
 
     calls: int
@@ -105,23 +107,47 @@ class CostedGraph(Protocol):
     def component(self, node_id: str) -> Any: ...
 
 
+def _node_cost(est: NodeEstimate, n_in: int, n_out: int) -> NodeCost:
+    return NodeCost(
+        calls=sum(g.calls for g in est.calls),
+        input_tokens=sum(g.calls * g.input_tokens for g in est.calls),
+        output_tokens=sum(g.calls * g.output_tokens for g in est.calls),
+        candidates_in=n_in,
+        candidates_out=n_out,
+        prompt_tokens_max=max((g.input_tokens for g in est.calls), default=0),
+    )
+
+
+def _stage_costs(comp: Any, stages: Sequence[Any], inflow: Flow, query_tokens: int, answer_tokens: int | None,
+                 code_task: bool) -> dict[str, NodeCost]:
+    """Per-node costs of a cascade's stage nodes (by their ids; the cascade's own entry is their
+    sum over all stages: its worst case)."""
+    kind = kind_of(comp)
+    assert isinstance(kind, CascadeKind)
+    sizes = Sizes(query=query_tokens, candidate=inflow.size,
+                  critique=inflow.critique if kind.shows_critiques(comp) else 0, answer=answer_tokens)
+    out: dict[str, NodeCost] = {}
+    for layout, stage in zip(stages, comp.stages):
+        at = {pos: node for node, pos in layout.positions.items()}
+        nodes, _ = kind.stage_nodes(stage, inflow.count, sizes, code_task=code_task)
+        for sn in nodes:
+            out[at[(sn.layer, sn.index)]] = _node_cost(sn.estimate, sn.n_inputs, sn.out.count)
+    return out
+
+
 def static_cost(p: CostedGraph, query_tokens: int, answer_tokens: int | None, code_task: bool) -> StaticCost:
     """The per-query cost of pipeline ``p``, node by node in topological order."""
-    count: dict[str, int] = {}
-    size: dict[str, int] = {}
-    crit: dict[str, int] = {}  # size of the critique candidates carry out of a node (0: none)
+    flows: dict[str, Flow] = {}
     per_model: dict[str, ModelCost] = {}
     per_node: dict[str, NodeCost] = {}
     total_calls = total_in = total_out = 0
+    stages = getattr(p, "stages", {})
     for node in p.order:
         comp = p.component(node)
-        kind = kind_of(comp)
-        ins = p.inputs(node)
-        n_in = sum(count[i] for i in ins)
-        carried = max((crit[i] for i in ins), default=0)
-        sizes = Sizes(query=query_tokens, candidate=max((size[i] for i in ins), default=0),
-                      critique=carried if kind.shows_critiques(comp) else 0, answer=answer_tokens)
-        est = kind.estimate(comp, n_in, sizes, code_task=code_task)
+        inflow = merge_flows([flows[i] for i in p.inputs(node)])
+        est, flows[node] = step(comp, inflow, query_tokens, answer_tokens, code_task=code_task)
+        if node in stages:
+            per_node.update(_stage_costs(comp, stages[node], inflow, query_tokens, answer_tokens, code_task))
         calls = sum(g.calls for g in est.calls)
         tin = sum(g.calls * g.input_tokens for g in est.calls)
         tout = sum(g.calls * g.output_tokens for g in est.calls)
@@ -130,18 +156,7 @@ def static_cost(p: CostedGraph, query_tokens: int, answer_tokens: int | None, co
             m.calls += g.calls
             m.input_tokens += g.calls * g.input_tokens
             m.output_tokens += g.calls * g.output_tokens
-        count[node] = kind.candidates_out(comp, n_in)
-        size[node] = est.candidate_tokens
-        # a kind that passes its candidates on passes their critiques on too
-        crit[node] = est.critique_tokens or (0 if kind.creates else carried)
-        per_node[node] = NodeCost(
-            calls=calls,
-            input_tokens=tin,
-            output_tokens=tout,
-            candidates_in=n_in,
-            candidates_out=count[node],
-            prompt_tokens_max=max((g.input_tokens for g in est.calls), default=0),
-        )
+        per_node[node] = _node_cost(est, inflow.count, flows[node].count)
         total_calls += calls
         total_in += tin
         total_out += tout

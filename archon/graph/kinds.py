@@ -33,10 +33,15 @@ __all__ = [
     "KINDS",
     "PROMPT_OVERHEAD_TOKENS",
     "CallEstimate",
+    "CascadeKind",
+    "Flow",
     "Kind",
     "NodeEstimate",
     "Sizes",
+    "StageNode",
     "kind_of",
+    "merge_flows",
+    "step",
 ]
 
 #: Tokens of instructions around the query and candidates in every prompt (an estimate).
@@ -113,8 +118,7 @@ class Kind:
     creates: ClassVar[bool]
     annotates: ClassVar[tuple[str, ...]] = ()
 
-    @property
-    def source(self) -> bool:
+    def is_source(self, component: Any) -> bool:
         """Takes no candidates, only the query (it belongs in the first layer)."""
         return "candidates" not in self.consumes
 
@@ -376,6 +380,99 @@ class SelectKind(Kind):
         return {"verdict": "by"} if component.by == "verdict" else {"tests": "by"} if component.by == "tests" else {}
 
 
+@dataclass(frozen=True)
+class StageNode:
+    """One node of a cascade stage in the static model: its component, the candidates it
+    receives and its estimate; ``layer`` and ``index`` place it in the stage's layers."""
+
+    component: Any
+    layer: int
+    index: int
+    n_inputs: int
+    estimate: NodeEstimate
+    out: "Flow"
+
+
+class CascadeKind(Kind):
+    """Stages of ordinary layers; a query goes on to the next stage only while its stage's
+    confidence signal is below the threshold. Statically every stage may run, so the calls,
+    tokens and candidate counts here are the worst case (all stages), which is what per-query
+    budgets are checked against; what a cascade costs on average is measured (the runtime counts
+    only the calls it makes). Each stage is a chain: every layer consumes the one before it, the
+    first reads the query (generators) or the cascade's input candidates, as every stage of one
+    cascade must alike."""
+
+    name = "cascade"
+    summary = "query or candidates -> the answer of the first stage sure enough of it"
+    consumes = ("query", "candidates")
+    creates = True
+
+    def is_source(self, component: Any) -> bool:
+        return self.stage_reads_query(component.stages[0])
+
+    @staticmethod
+    def stage_reads_query(stage: Any) -> bool:
+        """Whether the stage starts from the query (its first layer is all generators)."""
+        return all(kind_of(c).is_source(c) for c in stage.layers[0])
+
+    def stage_nodes(self, stage: Any, n_inputs: int, sizes: Sizes, *, code_task: bool = False) -> tuple[list[StageNode], Flow]:
+        """The stage's nodes layer by layer with their estimates, and what leaves its last layer."""
+        flow = Flow() if self.stage_reads_query(stage) else Flow(n_inputs, sizes.candidate, sizes.critique)
+        nodes: list[StageNode] = []
+        for li, layer in enumerate(stage.layers):
+            outs = []
+            for ci, comp in enumerate(layer):
+                est, out = step(comp, flow, sizes.query, sizes.answer, code_task=code_task)
+                nodes.append(StageNode(comp, li, ci, flow.count, est, out))
+                outs.append(out)
+            flow = merge_flows(outs)
+        return nodes, flow
+
+    def _stages(self, component: Any, n_inputs: int, sizes: Sizes, code_task: bool) -> list[tuple[list[StageNode], Flow]]:
+        return [self.stage_nodes(stage, n_inputs, sizes, code_task=code_task) for stage in component.stages]
+
+    def calls_by_model(self, component: Any, n_inputs: int, *, code_task: bool = False) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for nodes, _ in self._stages(component, n_inputs, Sizes(query=0), code_task):
+            for node in nodes:
+                for group in node.estimate.calls:
+                    out[group.model] = out.get(group.model, 0) + group.calls
+        return out
+
+    def calls(self, component: Any, n_inputs: int, *, code_task: bool = False) -> int:
+        return sum(self.calls_by_model(component, n_inputs, code_task=code_task).values())
+
+    def models(self, component: Any) -> list[str]:
+        names: list[str] = []
+        for stage in component.stages:
+            for layer in stage.layers:
+                for comp in layer:
+                    names.extend(m for m in kind_of(comp).models(comp) if m not in names)
+        return names
+
+    def candidates_out(self, component: Any, n_inputs: int) -> int:
+        return max(flow.count for _, flow in self._stages(component, n_inputs, Sizes(query=0), False))
+
+    def estimate(self, component: Any, n_inputs: int, sizes: Sizes, *, code_task: bool = False) -> NodeEstimate:
+        stages = self._stages(component, n_inputs, sizes, code_task)
+        est = NodeEstimate(candidate_tokens=max(flow.size for _, flow in stages),
+                           critique_tokens=max(flow.critique for _, flow in stages))
+        for nodes, _ in stages:
+            for node in nodes:
+                est.calls.extend(node.estimate.calls)
+        return est
+
+    def shows_critiques(self, component: Any) -> bool:
+        # the critiques its input candidates carry reach the stages' first layers
+        return any(kind_of(c).shows_critiques(c) for stage in component.stages for c in stage.layers[0])
+
+    def uses_benchmark(self, component: Any) -> bool:
+        inner = (c for stage in component.stages for layer in stage.layers for c in layer)
+        # vote_margin and parses read answers the way the benchmark extracts them
+        return any(stage.signal in ("vote_margin", "parses") for stage in component.stages) or any(
+            kind_of(c).uses_benchmark(c) for c in inner)
+
+
 #: Every component kind by name, in the order the docs list them.
 KINDS: dict[str, Kind] = {
     k.name: k
@@ -389,6 +486,7 @@ KINDS: dict[str, Kind] = {
         VoteKind(),
         RefineKind(),
         SelectKind(),
+        CascadeKind(),
     )
 }
 
@@ -396,3 +494,31 @@ KINDS: dict[str, Kind] = {
 def kind_of(component: Any) -> Kind:
     """The :class:`Kind` entry of a schema component (validated specs only name known kinds)."""
     return KINDS[component.type]
+
+
+@dataclass(frozen=True)
+class Flow:
+    """What leaves a node per query: how many candidates at most (``count``), the tokens of one
+    (``size``) and of the critique each carries (``critique``, 0: none)."""
+
+    count: int = 0
+    size: int = 0
+    critique: int = 0
+
+
+def merge_flows(flows: list[Flow]) -> Flow:
+    """What a node receives from several inputs: every candidate, sized by the largest."""
+    return Flow(sum(f.count for f in flows), max((f.size for f in flows), default=0),
+                max((f.critique for f in flows), default=0))
+
+
+def step(component: Any, inflow: Flow, query_tokens: int, answer_tokens: int | None, *,
+         code_task: bool = False) -> tuple[NodeEstimate, Flow]:
+    """One node of the static model: its estimate given what it receives, and what leaves it."""
+    kind = kind_of(component)
+    sizes = Sizes(query=query_tokens, candidate=inflow.size,
+                  critique=inflow.critique if kind.shows_critiques(component) else 0, answer=answer_tokens)
+    est = kind.estimate(component, inflow.count, sizes, code_task=code_task)
+    # a kind that passes its candidates on passes their critiques on too
+    carried = est.critique_tokens or (0 if kind.creates else inflow.critique)
+    return est, Flow(kind.candidates_out(component, inflow.count), est.candidate_tokens, carried)

@@ -16,6 +16,7 @@ import networkx as nx
 
 from archon.errors import Diagnostic, SpecError
 from archon.graph import cost as _cost
+from archon.graph.cascade import Stage, build_stages, stage_ids
 from archon.graph.render import render
 from archon.graph.rules import check as check_rules
 from archon.util import did_you_mean
@@ -57,6 +58,8 @@ class Pipeline:
     (its place in the YAML) and ``inputs`` (predecessors in declared order). ``order`` is a
     topological order that follows the layers; ``output`` is the final node, whose first candidate
     is the answer. ``assignment`` holds the choices that produced it when it came from a space.
+    ``stages`` maps each cascade node to its stages (:class:`archon.graph.cascade.Stage`), whose
+    nodes are not in ``graph``: they run inside their cascade node.
     """
 
     spec: Any
@@ -64,6 +67,7 @@ class Pipeline:
     order: list[str]
     output: str
     assignment: dict[str, Any] | None = None
+    stages: dict[str, list[Stage]] = field(default_factory=dict)
     _cost_cache: dict[tuple[Any, ...], _cost.StaticCost] = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------------ structure
@@ -139,12 +143,31 @@ class Pipeline:
             self._cost_cache[key] = _cost.static_cost(self, query_tokens, answer_tokens, code)
         return self._cost_cache[key]
 
+    def spec_with_ids(self) -> Any:
+        """The pipeline section with every node's id written out, the nodes of cascade stages
+        included (an export pins them: the seeds of a node's calls derive from its id)."""
+        layers = [[self._comp[n].model_copy(update={"id": n}) for n in layer] for layer in self._layers]
+        layers = [[_stage_ids_written(c) for c in layer] for layer in layers]
+        return self.spec.pipeline.model_copy(update={"layers": layers})
+
     # ------------------------------------------------------------------ rendering
     def render(self, format: str = "text", **options: Any) -> str:
         """The graph as ``text``, ``mermaid`` or ``dot`` (see :mod:`archon.graph.render`)."""
         return render(self, format, **options)
 
 
+
+
+def _stage_ids_written(component: Any) -> Any:
+    if component.type != "cascade":
+        return component
+    stages = []
+    for stage in component.stages:
+        ids = stage_ids(stage.layers)
+        layers = [[_stage_ids_written(c.model_copy(update={"id": i})) for c, i in zip(layer, row)]
+                  for layer, row in zip(stage.layers, ids)]
+        stages.append(stage.model_copy(update={"layers": layers}))
+    return component.model_copy(update={"stages": stages})
 
 
 # ----------------------------------------------------------------------------- compiling
@@ -283,6 +306,13 @@ def compile_pipeline(spec: Any, locate: Locate | None = None, *, file: str | Non
     )
     g.add_edges_from((i, n) for n, ins in inputs.items() for i in ins)
     pipeline = Pipeline(spec=spec, graph=g, order=order, output=ids[-1][0])
+    cascades = [n for n in order if g.nodes[n]["component"].type == "cascade"]
+    if cascades:
+        incoming = pipeline.static_cost()
+        for node in cascades:
+            pipeline.stages[node] = build_stages(node, g.nodes[node]["component"], inputs[node],
+                                                 incoming.per_node[node].candidates_in)
+        pipeline._cost_cache.clear()  # the stages' nodes get their own entries now
     check_rules(pipeline, rep)
     rep.raise_if_any()
     return pipeline

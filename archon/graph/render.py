@@ -47,13 +47,23 @@ def to_text(p: Any, *, query_tokens: int | None = None) -> str:
         default_inputs = layers[li - 1] if li > 0 else []
         for node in layer:
             comp = p.component(node)
-            parts = [f"{k}={_fmt(v)}" for k, v in settings(comp)]
+            parts = [] if comp.type == "cascade" else [f"{k}={_fmt(v)}" for k, v in settings(comp)]
             ins = p.inputs(node)
             if ins != default_inputs:
                 parts.append(f"inputs={_fmt(ins)}")
             nc = cost.per_node[node]
             lines.append(f"  {node} ({comp.type}) {' '.join(parts)}".rstrip())
-            lines.append(f"      candidates {nc.candidates_in} -> {nc.candidates_out}; {nc.calls} calls")
+            worst = " at most (every stage)" if comp.type == "cascade" else ""
+            lines.append(f"      candidates {nc.candidates_in} -> {nc.candidates_out}; {nc.calls} calls{worst}")
+            for stage in p.stages.get(node, []):
+                gate = f"; a query goes on when {stage.signal} < {_fmt(stage.threshold)}" if stage.signal else ""
+                lines.append(f"      stage {stage.number}{gate}")
+                for inner in stage.nodes:
+                    c = stage.components[inner]
+                    ic = cost.per_node[inner]
+                    detail = " ".join(f"{k}={_fmt(v)}" for k, v in settings(c))
+                    lines.append(f"        {inner} ({c.type}) {detail}".rstrip())
+                    lines.append(f"            candidates {ic.candidates_in} -> {ic.candidates_out}; {ic.calls} calls")
     if len(cost.per_model) > 0:
         lines.append("calls per model")
         for name, m in sorted(cost.per_model.items()):

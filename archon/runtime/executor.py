@@ -11,10 +11,17 @@ and output tokens the node could add for a query (the static cost model) are che
 ``budget.per_query``; a query that would exceed it stops, marked ``over_budget``. Input tokens and
 dollars are only known after the calls, so they are checked after each node: a query past either
 limit stops before its next node.
+
+Cascades: a cascade node's stages are node lists of their own (:mod:`archon.graph.cascade`);
+the cascade component asks the executor to run a stage over the queries that reached it
+(``ctx.run_stage``), which runs the stage's nodes one by one exactly like top-level nodes: one
+batch per node, budget checks per node, failures isolated per query. So stage 1 runs for the
+whole batch and each later stage for the queries sent on to it, as one batch.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 from archon.components import COMPONENTS, NodeContext, PromptBook, default_extract, input_candidates
@@ -33,6 +40,16 @@ def node_calls(component: Any, n_inputs: int, *, code_task: bool = False) -> int
     component's actual calls against it.
     """
     return int(calls_for(component, n_inputs, code_task=code_task))
+
+
+@dataclass(frozen=True)
+class _Node:
+    """What the executor needs of a node, top-level or inside a cascade stage."""
+
+    component: Any
+    inputs: tuple[str, ...]
+    seed_key: str | None = None
+    logprobs: bool = False
 
 
 class Executor:
@@ -73,25 +90,44 @@ class Executor:
         self.trace = trace
         self.sandbox = sandbox
         self.sandbox_timeout = sandbox_timeout
-        for node_id in pipeline.order:
-            kind = self.component(node_id).type
-            if kind not in COMPONENTS:
-                raise UsageError(f"node {node_id!r} has unknown component type {kind!r}")
+        self.stages: dict[str, list[Any]] = dict(getattr(pipeline, "stages", {}) or {})
+        self._nodes: dict[str, _Node] = {
+            n: _Node(pipeline.graph.nodes[n]["component"], tuple(pipeline.inputs(n))) for n in pipeline.order
+        }
+        for stages in self.stages.values():
+            for stage in stages:
+                for n in stage.nodes:
+                    self._nodes[n] = _Node(stage.components[n], tuple(stage.inputs[n]), stage.seed_keys[n],
+                                           stage.signal == "logprob" and n in stage.logprob_writers)
+        for node_id, node in self._nodes.items():
+            if node.component.type not in COMPONENTS:
+                raise UsageError(f"node {node_id!r} has unknown component type {node.component.type!r}")
 
     def component(self, node_id: str) -> Any:
-        return self.pipeline.graph.nodes[node_id]["component"]
+        return self._nodes[node_id].component
 
     def context(self, node_id: str) -> NodeContext:
+        node = self._nodes[node_id]
+        stages = self.stages.get(node_id, ())
+
+        async def run_stage(k: int, states: list[QueryState]) -> None:
+            for inner in stages[k].nodes:
+                await self._run_node(inner, states)
+
         return NodeContext(
             client=self.client,
             node_id=node_id,
-            inputs=tuple(self.pipeline.inputs(node_id)),
+            inputs=node.inputs,
             prompts=self.prompts,
             shots=self.shots,
             extract=self.extract,
             task=self.task,
             sandbox=self.sandbox,
             sandbox_timeout=self.sandbox_timeout,
+            seed_key=node.seed_key,
+            logprobs=node.logprobs,
+            stages=stages,
+            run_stage=run_stage if stages else None,
         )
 
     async def run_batch(
@@ -144,7 +180,7 @@ class Executor:
 
     def _check_budget_before(self, node_id: str, component: Any, state: QueryState, ctx: NodeContext) -> None:
         budget = self.budget
-        if budget is None:
+        if budget is None or component.type == "cascade":  # a cascade's stage nodes are checked one by one
             return
         n_inputs = len(input_candidates(state, ctx)) if ctx.inputs else 0
         calls = node_calls(component, n_inputs, code_task=self.task == "code")
@@ -198,6 +234,7 @@ class Executor:
             cost=state.cost,
             parse_failures=list(state.parse_failures),
             trace=trace_data,
+            answered_by=dict(state.answered_by),
         )
 
 

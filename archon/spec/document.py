@@ -5,7 +5,8 @@ normalises the shorthand users write so that later stages see one shape:
 
 * ``space:`` is renamed to ``pipeline:`` (exactly one of the two must be present);
 * a layer written as a bare component becomes a one-component layer (list of lists), also inside
-  ``one_of`` alternatives, ``repeat`` blocks and ``{layer: ...}`` mappings;
+  ``one_of`` alternatives, ``repeat`` blocks, ``{layer: ...}`` mappings and a cascade's
+  ``stages[i].layers``;
 * ``benchmark: name`` becomes ``benchmark: {name: name}``.
 
 Positions are re-keyed to the normalised paths, so ``locate(("pipeline", 2, 0, "samples"))``
@@ -101,7 +102,7 @@ class _Normaliser:
 
     def layer(self, item: Any, path: Path) -> Any:
         if isinstance(item, list):
-            return item
+            return [self.component(c, path + (j,)) for j, c in enumerate(item)]
         if _is_layer_marker(item):
             kind = next(iter(item))
             out = dict(item)
@@ -111,12 +112,38 @@ class _Normaliser:
                 out["layers"] = self.layers(item["layers"], path + ("layers",))
             elif kind == "layer" and isinstance(item["layer"], dict) and not _is_layer_marker(item["layer"]):
                 self.wrapped.add(path + ("layer",))
-                out["layer"] = [item["layer"]]
+                out["layer"] = [self.component(item["layer"], path + ("layer",))]
+            elif kind == "layer" and isinstance(item["layer"], list):
+                out["layer"] = [self.component(c, path + ("layer", j)) for j, c in enumerate(item["layer"])]
             return out
         if isinstance(item, dict):
             self.wrapped.add(path)
-            return [item]
+            return [self.component(item, path)]
         return item
+
+    def component(self, comp: Any, path: Path) -> Any:
+        """A component as written; a cascade's stage layers get the layer shorthand too."""
+        if is_choice_marker(comp) and next(iter(comp)) == "choice" and isinstance(comp["choice"], list):
+            return {**comp, "choice": [self.component(o, path + ("choice", i)) for i, o in enumerate(comp["choice"])]}
+        if not isinstance(comp, dict) or comp.get("type") != "cascade" or "stages" not in comp:
+            return comp
+        return {**comp, "stages": self.choices(comp["stages"], path + ("stages",), self.stages)}
+
+    def choices(self, value: Any, path: Path, each: Any) -> Any:
+        """``each(value, path)``, or on every option when ``value`` is a ``{choice: [...]}``."""
+        if is_choice_marker(value) and next(iter(value)) == "choice" and isinstance(value["choice"], list):
+            return {**value, "choice": [each(o, path + ("choice", i)) for i, o in enumerate(value["choice"])]}
+        return each(value, path)
+
+    def stages(self, value: Any, path: Path) -> Any:
+        if not isinstance(value, list):
+            return value
+        return [self.choices(stage, path + (i,), self.stage) for i, stage in enumerate(value)]
+
+    def stage(self, stage: Any, path: Path) -> Any:
+        if not isinstance(stage, dict) or "layers" not in stage:
+            return stage
+        return {**stage, "layers": self.choices(stage["layers"], path + ("layers",), self.layers)}
 
     def remap(self, old: Path) -> Path:
         new: list[Any] = []

@@ -28,9 +28,29 @@ _FLOW_WIDTH = 100
 _FIRST = ("id", "inputs", "model", "models")
 
 
+def _layers_data(layers: list[list[BaseModel]], explicit: tuple[str, ...]) -> list[Any]:
+    """Layers in the user's shape: a one-component layer as a bare component."""
+    out = []
+    for layer in layers:
+        items = [_component_data(c, explicit) for c in layer]
+        out.append(items[0] if len(items) == 1 else items)
+    return out
+
+
 def _component_data(component: BaseModel, explicit: tuple[str, ...] = ()) -> dict[str, Any]:
     """type, id, inputs and models first, then the component's own settings, then sampling.
     Fields named in ``explicit`` are written even when they equal their defaults."""
+    if component.type == "cascade":  # type: ignore[attr-defined]
+        data: dict[str, Any] = {"type": "cascade"}
+        for name in ("id", "inputs"):
+            if getattr(component, name) is not None:
+                data[name] = getattr(component, name)
+        data["stages"] = []
+        for stage in component.stages:  # type: ignore[attr-defined]
+            entry: dict[str, Any] = {"layers": _layers_data(stage.layers, explicit)}
+            entry.update(stage.model_dump(mode="python", exclude_defaults=True, exclude={"layers"}))
+            data["stages"].append(entry)
+        return data
     rest = component.model_dump(mode="python", exclude_defaults=True)
     for name in explicit:
         value = getattr(component, name, None)
@@ -55,11 +75,7 @@ def spec_to_data(spec: Spec, *, explicit: tuple[str, ...] = ()) -> dict[str, Any
     for name in _ORDER:
         value = getattr(spec, name)
         if name == "pipeline":
-            layers = []
-            for layer in value.layers:
-                items = [_component_data(c, explicit) for c in layer]
-                layers.append(items[0] if len(items) == 1 else items)
-            out["pipeline"] = layers
+            out["pipeline"] = _layers_data(value.layers, explicit)
             continue
         field = Spec.model_fields[name]
         if value == field.get_default(call_default_factory=True):

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, Self, Union, get_args
+from typing import Annotated, Any, ClassVar, Iterator, Literal, Self, Union, get_args
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -32,8 +32,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 __all__ = [
     "ANSWER_FORMATS",
     "LOCAL_MODEL_NAME",
+    "LOGPROB_BACKENDS",
+    "SIGNALS",
     "BenchmarkSpec",
     "BudgetSpec",
+    "CascadeSpec",
     "Component",
     "ComponentBase",
     "CritiqueSpec",
@@ -52,13 +55,16 @@ __all__ = [
     "SelectSpec",
     "Settings",
     "ShotSpec",
+    "Signal",
     "Spec",
+    "StageSpec",
     "TaskSpec",
     "UnitTestSpec",
     "VerifySpec",
     "VllmEngine",
     "VoteSpec",
     "COMPONENT_TYPES",
+    "walk_components",
 ]
 
 #: A model reference that works with no ``models:`` entry: the embedded SmolLM2.
@@ -97,6 +103,12 @@ class VllmEngine(Strict):
     max_num_batched_tokens: PositiveInt | None = None
     num_gpus: NonNegFloat = 1.0
     extra: dict[str, Any] = Field(default_factory=dict)
+
+
+#: Backend kinds whose answers carry the mean token log-probability when a call asks for it
+#: (``CallRequest.logprobs``): what a cascade's ``logprob`` signal needs. The registry's
+#: ``BackendKind.logprobs`` says the same per backend (tests/test_kinds.py checks they agree).
+LOGPROB_BACKENDS: tuple[str, ...] = ("local", "fake")
 
 
 class ModelSpec(Strict):
@@ -291,6 +303,34 @@ class SelectSpec(LLMSettings):
     top_k: PositiveInt = 1
 
 
+#: How sure a cascade stage is of its answer, each a number in [0, 1] (see docs/cascade.md):
+#: ``vote_margin`` the lead of the most common extracted answer over the runner-up among the
+#: stage's samples; ``verdict`` 1 when a verifier passed the stage's answer; ``logprob`` the
+#: answer's per-token probability (exp of its mean token log-probability); ``parses`` 1 when the
+#: benchmark's answer extraction finds an answer in it.
+Signal = Literal["vote_margin", "verdict", "logprob", "parses"]
+SIGNALS: tuple[str, ...] = get_args(Signal)
+
+
+class StageSpec(Strict):
+    """One stage of a cascade: layers of ordinary components (each consumes the layer before it;
+    the first reads the query, or the cascade's input candidates), and, on every stage but the
+    last, the ``signal`` and ``threshold`` deciding which queries go on to the next stage: those
+    whose confidence is below the threshold."""
+
+    layers: list[list["Component"]] = Field(min_length=1)
+    signal: Signal | None = None
+    threshold: Annotated[float, Field(ge=0, le=1)] | None = None
+
+
+class CascadeSpec(ComponentBase):
+    """Adaptive compute: run stage 1 on every query; a query whose confidence after a stage is
+    below that stage's threshold goes on to the next stage; the last stage answers the rest."""
+
+    type: Literal["cascade"] = "cascade"
+    stages: list[StageSpec] = Field(min_length=2)
+
+
 Component = Annotated[
     Union[
         GenerateSpec,
@@ -302,9 +342,23 @@ Component = Annotated[
         VoteSpec,
         RefineSpec,
         SelectSpec,
+        CascadeSpec,
     ],
     Field(discriminator="type"),
 ]
+StageSpec.model_rebuild()
+CascadeSpec.model_rebuild()
+
+
+def walk_components(layers: list[list[Any]]) -> Iterator[Any]:
+    """Every component of ``layers``, the ones inside cascade stages included (after their
+    cascade), in the order they are written."""
+    for layer in layers:
+        for component in layer:
+            yield component
+            if isinstance(component, CascadeSpec):
+                for stage in component.stages:
+                    yield from walk_components(stage.layers)
 
 #: Component kind name -> its settings class (in the order of the union above).
 COMPONENT_TYPES: dict[str, type[ComponentBase]] = {

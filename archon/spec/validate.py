@@ -164,7 +164,7 @@ def _where(owner: type[BaseModel] | None, path: Loc) -> str:
     """How to name the mapping an unknown/missing key sits in."""
     if owner is None or owner is Spec or not path:
         return "at the top level"
-    if path[0] == "pipeline" and len(path) == 3 and owner in COMPONENT_TYPES.values():
+    if path[0] == "pipeline" and owner in COMPONENT_TYPES.values() and isinstance(path[-1], int):
         return f"in a {owner.model_fields['type'].default} component"
     if path[0] == "models" and len(path) == 2:
         return f"in model '{path[1]}'"
@@ -276,14 +276,21 @@ def _one(error: dict[str, Any], doc: SpecDocument) -> Diagnostic | None:
             return doc.diagnostic(path + (quoted.group(1),), message, key=True)
         return doc.diagnostic(path, message)
     if kind in _TYPE_WORDS:
-        if path[:1] == ("pipeline",) and len(path) == 3 and kind in ("model_attributes_type", "model_type", "dict_type"):
+        if _component_position(path) and kind in ("model_attributes_type", "model_type", "dict_type"):
             return doc.diagnostic(path, f"expected a component mapping, got {_show(value)}", "write e.g. {type: generate}")
         if path == ("pipeline",) and kind == "list_type":
             return doc.diagnostic(path, f"'pipeline' must be a list of layers, got {_show(value)}", "write each layer as a '- ' item")
-        if path[:1] == ("pipeline",) and len(path) == 2 and kind == "list_type":
+        if _component_position(path + (0,)) and kind == "list_type":
             return doc.diagnostic(path, f"expected a layer (a component or a list of components), got {_show(value)}")
         return doc.diagnostic(path, f"expected {_TYPE_WORDS[kind]} for '{label}', got {_show(value)}")
     return doc.diagnostic(path, f"invalid value for '{label}': {error['msg']}")
+
+
+def _component_position(path: Loc) -> bool:
+    """Whether ``path`` is where a component goes: ``pipeline.<layer>.<i>``, or the same inside
+    a cascade stage's ``layers``."""
+    return (len(path) >= 3 and path[0] == "pipeline" and isinstance(path[-1], int) and isinstance(path[-2], int)
+            and path[-3] in ("pipeline", "layers"))
 
 
 def _get(data: Any, path: Loc) -> Any:
@@ -324,14 +331,23 @@ def _merge_union(errors: list[dict[str, Any]], doc: SpecDocument) -> list[Diagno
 
 
 def _components(data: dict[str, Any]) -> typing.Iterator[tuple[Loc, dict[str, Any]]]:
-    layers = data.get("pipeline")
+    yield from _layer_components(data.get("pipeline"), ("pipeline",))
+
+
+def _layer_components(layers: Any, path: Loc) -> typing.Iterator[tuple[Loc, dict[str, Any]]]:
+    """Every component mapping of ``layers`` with its path, those in cascade stages included."""
     if not isinstance(layers, list):
         return
     for i, layer in enumerate(layers):
         if isinstance(layer, list):
             for j, component in enumerate(layer):
                 if isinstance(component, dict):
-                    yield ("pipeline", i, j), component
+                    yield path + (i, j), component
+                    stages = component.get("stages") if component.get("type") == "cascade" else None
+                    if isinstance(stages, list):
+                        for s, stage in enumerate(stages):
+                            if isinstance(stage, dict):
+                                yield from _layer_components(stage.get("layers"), path + (i, j, "stages", s, "layers"))
 
 
 def prompt_names() -> list[str]:
@@ -374,12 +390,25 @@ def _pipeline_references(doc: SpecDocument) -> list[Diagnostic]:
         for key in ("system_prompt", "prompt_template"):
             if fields is not None and isinstance(component.get(key), str):
                 out.extend(_placeholder_typos(doc, path + (key,), component[key], fields, f"a {component['type']} prompt"))
-    layers = data.get("pipeline")
-    if isinstance(layers, list):
+    for path, layers in _layer_lists(data):
         for i, layer in enumerate(layers):
             if layer == []:
-                out.append(doc.diagnostic(("pipeline", i), "empty layer", "a layer holds at least one component; remove it"))
+                out.append(doc.diagnostic(path + (i,), "empty layer", "a layer holds at least one component; remove it"))
     out.extend(_task_diagnostics(doc))
+    return out
+
+
+def _layer_lists(data: dict[str, Any]) -> list[tuple[Loc, list[Any]]]:
+    """The pipeline's list of layers and every cascade stage's, with their paths."""
+    out: list[tuple[Loc, list[Any]]] = []
+    if isinstance(data.get("pipeline"), list):
+        out.append((("pipeline",), data["pipeline"]))
+    for path, component in _components(data):
+        stages = component.get("stages") if component.get("type") == "cascade" else None
+        if isinstance(stages, list):
+            for s, stage in enumerate(stages):
+                if isinstance(stage, dict) and isinstance(stage.get("layers"), list):
+                    out.append((path + ("stages", s, "layers"), stage["layers"]))
     return out
 
 

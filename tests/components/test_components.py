@@ -377,7 +377,7 @@ def test_every_component_has_a_contract_and_prompts() -> None:
     assert set(COMPONENTS) == set(COMPONENT_TYPES)
     for kind, module in COMPONENTS.items():
         assert KINDS[kind].name == kind
-        assert KINDS[kind].creates == (kind in ("generate", "fuse", "vote", "refine"))
-        if kind != "vote":
+        assert KINDS[kind].creates == (kind in ("generate", "fuse", "vote", "refine", "cascade"))
+        if kind not in ("vote", "cascade"):
             assert f"{kind}.system" in PROMPT_NAMES and MAIN_PROMPT[kind] in PROMPT_NAMES
     assert os.path.isdir(os.path.join(os.path.dirname(COMPONENTS["generate"].__file__), "prompts"))

@@ -68,6 +68,20 @@ CASES = {
         "budget: {per_query: {calls: 6}}\npipeline:\n  - {type: generate, samples: 3}\n  - {type: verify}\n  - {type: vote}\n",
         "budget: {per_query: {calls: 9}}\npipeline:\n  - {type: generate, samples: 3}\n  - {type: verify}\n  - {type: vote}\n",
     ),
+    "cascade-stages": (
+        # stage 2 reads the cascade's candidates, stage 1 the query
+        "pipeline:\n  - type: cascade\n    stages:\n      - {layers: [{type: generate, samples: 3}, {type: vote}], signal: vote_margin, threshold: 0.5}\n"
+        "      - {layers: [{type: fuse}]}\n",
+        "pipeline:\n  - type: cascade\n    stages:\n      - {layers: [{type: generate, samples: 3}, {type: vote}], signal: vote_margin, threshold: 0.5}\n"
+        "      - {layers: [{type: generate, samples: 5}, {type: fuse}]}\n",
+    ),
+    "cascade-signal": (
+        # one sample: nothing to take a vote margin over
+        "pipeline:\n  - type: cascade\n    stages:\n      - {layers: [{type: generate}], signal: vote_margin, threshold: 0.5}\n"
+        "      - {layers: [{type: generate, samples: 5}, {type: vote}]}\n",
+        "pipeline:\n  - type: cascade\n    stages:\n      - {layers: [{type: generate}], signal: parses, threshold: 0.5}\n"
+        "      - {layers: [{type: generate, samples: 5}, {type: vote}]}\n",
+    ),
 }
 
 

@@ -72,8 +72,15 @@ OWN_FIELDS: dict[str, dict[str, st.SearchStrategy[Any]]] = {
 
 
 @st.composite
-def components(draw: st.DrawFn, model_names: list[str]) -> dict[str, Any]:
-    kind = draw(st.sampled_from(sorted(COMPONENT_TYPES)))
+def components(draw: st.DrawFn, model_names: list[str], nested: bool = True) -> dict[str, Any]:
+    kind = draw(st.sampled_from(sorted(k for k in COMPONENT_TYPES if nested or k != "cascade")))
+    if kind == "cascade":  # stages of ordinary components (one level deep)
+        stage = st.fixed_dictionaries(
+            {"layers": st.lists(st.lists(components(model_names, False), min_size=1, max_size=2), min_size=1, max_size=2)},
+            optional={"signal": st.sampled_from(["vote_margin", "verdict", "logprob", "parses"]),
+                      "threshold": st.floats(min_value=0, max_value=1)})
+        return draw(st.fixed_dictionaries({"type": st.just(kind), "stages": st.lists(stage, min_size=2, max_size=3)},
+                                          optional={"id": IDENT, "inputs": st.lists(IDENT, max_size=3)}))
     fields = dict(OWN_FIELDS[kind])
     fields["id"] = IDENT
     fields["inputs"] = st.lists(IDENT, max_size=3)
