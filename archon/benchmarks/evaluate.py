@@ -137,6 +137,8 @@ async def evaluate(
                 row.update(score=score.value, extracted=score.extracted, scorer_error=score.error)
             cost = result.cost
             row["cost"] = dataclasses.asdict(cost) if dataclasses.is_dataclass(cost) else cost
+            if result.answered_by:
+                row["answered_by"] = dict(result.answered_by)  # the cascade stage that answered
             if trace and result.trace is not None:
                 row["trace"] = result.to_dict(trace=True)
             rows.append(row)

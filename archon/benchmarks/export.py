@@ -28,7 +28,7 @@ from archon.components.prompting import PROMPT_NAMES, PromptBook
 from archon.errors import BenchmarkError
 from archon.graph import compile_pipeline
 from archon.spec.dump import dump_yaml
-from archon.spec.schema import ANSWER_FORMATS, AnswerFormat, ShotSpec, Spec, TaskSpec
+from archon.spec.schema import ANSWER_FORMATS, AnswerFormat, ShotSpec, Spec, TaskSpec, walk_components
 
 __all__ = ["PINNED_FIELDS", "executor_options", "export_spec", "extractor", "task_from_benchmark", "write_export"]
 
@@ -67,7 +67,7 @@ def _answer_format(scorer: Scorer) -> tuple[AnswerFormat, dict[str, Any]]:
 
 
 def _uses_shots(spec: Spec) -> bool:
-    return any(getattr(c, "few_shot", 0) > 0 for layer in spec.pipeline.layers for c in layer)
+    return any(getattr(c, "few_shot", 0) > 0 for c in walk_components(spec.pipeline.layers))
 
 
 def task_from_benchmark(benchmark: Benchmark, *, shots: bool = True) -> TaskSpec:
@@ -118,12 +118,10 @@ def export_spec(spec: Spec, *, base_dir: str | os.PathLike[str] | None, out_dir:
             moved["options"] = options
         update["benchmark"] = bench.model_copy(update=moved)
 
-    pipeline = compile_pipeline(spec)
-    layers = [[component.model_copy(update={"id": node_id}) for component, node_id in zip(layer, ids)]
-              for layer, ids in zip(spec.pipeline.layers, pipeline.layers())]
-    update["pipeline"] = spec.pipeline.model_copy(update={"layers": layers})
+    # every node's id written out (cascade stages' too): the seeds of its calls derive from it
+    update["pipeline"] = compile_pipeline(spec).spec_with_ids()
 
-    kinds = {c.type for layer in spec.pipeline.layers for c in layer}
+    kinds = {c.type for c in walk_components(spec.pipeline.layers)}
     book = PromptBook(dict(spec.prompts))
     update["prompts"] = {name: book.template(name) for name in PROMPT_NAMES if name.split(".")[0] in kinds}
     update["search"] = type(spec.search)()

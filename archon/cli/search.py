@@ -105,7 +105,7 @@ def _print_summary(out: Any, result: Any) -> None:
     from rich.text import Text
 
     from archon.search.report import emitted_lines, test_lines
-    from archon.search.report_data import short_value, verdict
+    from archon.search.report_data import escalation_text, short_value, verdict
 
     trials = result.trials
     counts: dict[str, int] = {}
@@ -123,7 +123,8 @@ def _print_summary(out: Any, result: Any) -> None:
     if result.best is not None:
         b = result.best
         ci = f" [{b.ci[0]:.2f}, {b.ci[1]:.2f}]" if b.ci else ""
-        out.print(f"best by dev: trial {b.number}, dev score {b.score:.3f}{ci} on {b.n} queries", highlight=False)
+        escalated = f", {escalation_text(b.escalation)} escalated past a cascade's first stage" if b.escalation else ""
+        out.print(f"best by dev: trial {b.number}, dev score {b.score:.3f}{ci} on {b.n} queries{escalated}", highlight=False)
         out.print("  " + escape(", ".join(f"{k}={short_value(val, 40)}" for k, val in b.params.items())), highlight=False)
     if result.pareto:
         out.print(f"Pareto front: trials {', '.join(str(s.number) for s in result.pareto)}")

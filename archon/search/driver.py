@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from optuna.trial import TrialState
 
+from archon.components.cascade import escalation
 from archon.errors import SpecError
 from archon.search.budget import add_counts, per_query_violation, spend_of, stop_text, worst_case
 from archon.search.evaluation import ShardResult
@@ -195,7 +196,7 @@ class Driver:
                 continue
             if old.user_attrs.get("status") not in ("complete", "pruned"):
                 continue
-            for key in ("dev_score", "ci", "n_queries", "cost_per_query", "pipeline", "rungs", "failed_queries"):
+            for key in ("dev_score", "ci", "n_queries", "cost_per_query", "pipeline", "rungs", "failed_queries", "escalation"):
                 if key in old.user_attrs:
                     trial.set_user_attr(key, old.user_attrs[key])
             trial.set_user_attr("spent", {"calls": 0})
@@ -303,6 +304,9 @@ class Driver:
         trial.set_user_attr("cost_per_query", cost_pq)
         trial.set_user_attr("spent", run.spent)
         trial.set_user_attr("failed_queries", sum(1 for r in scored if r.get("status") != "ok"))
+        stages = escalation(r.get("answered_by") for r in scored)
+        if stages is not None:  # a cascade: how many queries went past its first stage
+            trial.set_user_attr("escalation", stages)
         last = run.rung == len(self.config.rungs) - 1
         multi = len(self.config.objectives) > 1
         values = [acc, cost_value] if multi else [acc]

@@ -214,6 +214,8 @@ async def arun_shard(job: ShardJob, context: ShardContext, *, client: Any = None
                 "error": row.get("error") or row.get("scorer_error"),
                 "cost": logical[-1],
             }
+            if row.get("answered_by"):
+                out["answered_by"] = row["answered_by"]  # which cascade stage answered
             if job.trace and "trace" in row:
                 out["trace"] = row["trace"]
             result.rows.append(out)

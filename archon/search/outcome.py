@@ -30,6 +30,8 @@ class TrialSummary:
     spec_data: dict[str, Any] | None = None
     values: list[float] | None = None
     call_failed: int = 0  # queries left out of the score: a model call failed for good
+    #: a cascade's stages on the trial's queries: rate (share past stage 1), stages, n
+    escalation: dict[str, Any] | None = None
 
 
 @dataclass

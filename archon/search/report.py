@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archon.search.outcome import SearchResult, TrialSummary
-from archon.search.report_data import build, short_value
+from archon.search.report_data import build, escalation_text, short_value
 from archon.search.report_html import render, standalone_charts
 from archon.search.stats import preference
 from archon.spec.schema import Settings, Spec
@@ -55,6 +55,7 @@ def summaries(study: Study) -> list[TrialSummary]:
                 spec_data=ua.get("pipeline"),
                 values=list(t.values) if t.values is not None else None,
                 call_failed=int(ua.get("call_failed_queries", 0)),
+                escalation=ua.get("escalation"),
             )
         )
     out.sort(key=lambda s: (_ORDER.get(s.status, 9), -(s.score if s.score is not None else -1), s.number))
@@ -107,28 +108,32 @@ def _cost_text(cost: dict[str, Any]) -> str:
 
 
 def _leaderboard(trials: list[TrialSummary], path_md: Path, path_csv: Path) -> None:
-    header = ["trial", "status", "dev score", "95% CI", "n", "lost", "cost / query", "calls spent", "reason", "choices"]
+    header = ["trial", "status", "dev score", "95% CI", "n", "lost", "cost / query", "escalated", "calls spent", "reason", "choices"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     with path_csv.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["trial", "status", "dev_score", "ci_low", "ci_high", "n_queries", "call_failed_queries", "calls_per_query",
-                    "tokens_per_query", "dollars_per_query", "calls_spent", "cached_calls", "reason", "params"])
+                    "tokens_per_query", "dollars_per_query", "escalation_rate", "calls_spent", "cached_calls", "reason", "params"])
         for s in trials:
             score = f"{s.score:.3f}" if s.score is not None else ""
             ci = f"[{s.ci[0]:.2f}, {s.ci[1]:.2f}]" if s.ci else ""
             reason = (s.reason or "").replace("|", "/").replace("\n", " ")[:160]
             lines.append(
                 f"| {s.number} | {s.status} | {score} | {ci} | {s.n or ''} | {s.call_failed or ''} | {_cost_text(s.cost)} | "
+                f"{escalation_text(s.escalation)} | "
                 f"{s.spent.get('calls', '') if s.spent else ''} | {reason} | {_fmt_params(s.params).replace('|', '/')} |"
             )
             w.writerow([s.number, s.status, s.score if s.score is not None else "", s.ci[0] if s.ci else "",
                         s.ci[1] if s.ci else "", s.n, s.call_failed, s.cost.get("calls", ""), s.cost.get("tokens", ""),
-                        s.cost.get("dollars", ""), s.spent.get("calls", "") if s.spent else "",
+                        s.cost.get("dollars", ""), s.escalation["rate"] if s.escalation else "",
+                        s.spent.get("calls", "") if s.spent else "",
                         s.spent.get("cached_calls", "") if s.spent else "", s.reason or "", json.dumps(s.params)])
     path_md.write_text("# Leaderboard\n\nEvery trial, best first. Dev scores are on the queries the trial reached "
                        "(pruned trials stopped at a smaller rung). Lost: queries left out of the score because a "
                        "model call failed for good after its retries (a trial losing more than 10% fails). Costs are "
-                       "per query, counting cached calls as if paid (the architecture's cost, independent of the cache).\n\n" + "\n".join(lines) + "\n",
+                       "per query, counting cached calls as if paid (the architecture's cost, independent of the cache). "
+                       "Escalated: for a cascade, the share of queries its first stage passed on (answered by a later "
+                       "stage: how many per stage); its cost per query is measured, so it is what those escalations cost.\n\n" + "\n".join(lines) + "\n",
                        encoding="utf-8")
 
 

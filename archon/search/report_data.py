@@ -22,8 +22,8 @@ from archon.search.final import baseline_specs
 from archon.search.stats import wilson
 from archon.spec.schema import Spec
 
-__all__ = ["Example", "ReportData", "Score", "TrialView", "Verdict", "Evidence", "SCHEMA_VERSION", "build", "fmt_p",
-           "short_value", "verdict"]
+__all__ = ["Example", "ReportData", "Score", "TrialView", "Verdict", "Evidence", "SCHEMA_VERSION", "build",
+           "escalation_text", "fmt_p", "short_value", "verdict"]
 
 #: Bumped when a key of summary.json changes meaning or disappears (adding keys does not bump it).
 SCHEMA_VERSION = 1
@@ -145,11 +145,13 @@ class TrialView:
     call_failed: int
     pipeline: dict[str, Any] | None
     duplicate_of: int | None = None
+    escalation: dict[str, Any] | None = None  # a cascade's: rate, stages, n
 
     def to_dict(self) -> dict[str, Any]:
         return {"trial": self.number, "status": self.status, "roles": self.roles, "params": self.params,
                 "dev": None if self.dev is None else self.dev.to_dict(), "cost_per_query": self.cost_per_query,
-                "calls_spent": self.calls_spent, "reason": self.reason, "call_failed_queries": self.call_failed}
+                "calls_spent": self.calls_spent, "reason": self.reason, "call_failed_queries": self.call_failed,
+                **({"escalation": self.escalation} if self.escalation else {})}
 
 
 @dataclass
@@ -248,6 +250,15 @@ class ReportData:
 
 
 # ---------------------------------------------------------------------- formatting
+
+
+def escalation_text(escalation: dict[str, Any] | None) -> str:
+    """A cascade's escalation rate as a leaderboard shows it: ``25% (2: 3, 3: 1)`` = a quarter of
+    the queries went past stage 1; 3 were answered by stage 2, 1 by stage 3."""
+    if not escalation:
+        return ""
+    later = ", ".join(f"{k}: {v}" for k, v in escalation.get("stages", {}).items() if k != "1")
+    return f"{100 * escalation['rate']:.0f}%" + (f" ({later})" if later else "")
 
 
 def fmt_p(p: float | None) -> str:
@@ -436,6 +447,8 @@ def _example(row: dict[str, Any], base: dict[int, dict[str, Any]] | None) -> Exa
         if isinstance(note, dict) and "tally" in note:
             tally = sorted(note["tally"].items(), key=lambda kv: -kv[1])
             notes[str(node)] = "votes: " + ", ".join(f"{_cut(k, 40)} \u00d7{v:g}" for k, v in tally)
+        elif isinstance(note, dict) and isinstance(note.get("stages"), list):
+            notes[str(node)] = _cascade_note(note)
         else:
             notes[str(node)] = _cut(json.dumps(note, ensure_ascii=False, default=str), 300) or ""
     b = (base or {}).get(row["index"])
@@ -444,6 +457,22 @@ def _example(row: dict[str, Any], base: dict[int, dict[str, Any]] | None) -> Exa
                    extracted=_cut(row.get("extracted"), 200), score=row.get("score"), status=row.get("status"),
                    error=_cut(row.get("error"), 300), baseline_score=None if b is None else b.get("score"),
                    nodes=nodes, notes=notes)
+
+
+def _cascade_note(note: dict[str, Any]) -> str:
+    """What a cascade decided for one query: each stage's confidence against its threshold."""
+    parts = []
+    for step in note["stages"]:
+        if not isinstance(step, dict):
+            continue
+        if step.get("failed"):
+            parts.append(f"stage {step.get('stage')} failed ({_cut(step['failed'], 80)}): on")
+        elif step.get("signal") is not None:
+            went = "on" if step.get("went_on") else "kept"
+            parts.append(f"stage {step.get('stage')}: {step['signal']} {step.get('confidence', 0):.2f} vs {step.get('threshold')}: {went}")
+    answered = note.get("answered_by")
+    head = f"answered by stage {answered}" if answered else "no stage answered"
+    return head + ("; " + "; ".join(parts) if parts else "")
 
 
 def _pick(rows: dict[int, dict[str, Any]], base: dict[int, dict[str, Any]] | None) -> list[dict[str, Any]]:
@@ -511,7 +540,7 @@ def build(result: Any, settings: Any, *, trials: list[Any] | None = None, emitte
         views.append(TrialView(number=s.number, status=s.status, params=dict(s.params), roles=roles,
                                dev=Score.of(s.score, s.ci, s.n), cost_per_query=dict(s.cost or {}),
                                calls_spent=(s.spent or {}).get("calls"), reason=s.reason, call_failed=s.call_failed,
-                               pipeline=s.spec_data, duplicate_of=dup))
+                               pipeline=s.spec_data, duplicate_of=dup, escalation=s.escalation))
     by_number = {v.number: v for v in views}
 
     # dev -> selection -> test, for every candidate that reached held-out data

@@ -18,7 +18,7 @@ from typing import Any
 from archon.graph import compile_pipeline
 from archon.graph.svg import to_svg
 from archon.search import charts
-from archon.search.report_data import Example, ReportData, Score, TrialView, fmt_p, short_value
+from archon.search.report_data import Example, ReportData, Score, TrialView, escalation_text, fmt_p, short_value
 
 __all__ = ["render", "standalone_charts"]
 
@@ -453,8 +453,10 @@ def _leaderboard(data: ReportData) -> str:
             if k not in names:
                 names.append(k)
     dollars = any(float(v.cost_per_query.get("dollars") or 0) > 0 for v in data.trials)
-    heads = ["trial", "status", "role", "dev", "n", "calls / q", "tokens / q"] + (["$ / q"] if dollars else []) + names + ["note"]
-    num = {"trial", "dev", "n", "calls / q", "tokens / q", "$ / q"}
+    cascades = any(v.escalation for v in data.trials)
+    heads = (["trial", "status", "role", "dev", "n", "calls / q", "tokens / q"] + (["$ / q"] if dollars else [])
+             + (["escalated"] if cascades else []) + names + ["note"])
+    num = {"trial", "dev", "n", "calls / q", "tokens / q", "$ / q", "escalated"}
     thead = "".join(f"<th class='{'num' if h in num else ''}' title='click to sort'>{_e(h)}</th>" for h in heads)
     rows = []
     for v in data.trials:
@@ -466,6 +468,10 @@ def _leaderboard(data: ReportData) -> str:
             value = v.cost_per_query.get(unit)
             shown = (_dollars(value) if unit == "dollars" else _per_query(value)) if value is not None else ""
             cells.append(f"<td class='num' data-v='{'' if value is None else float(value)}'>{shown}</td>")
+        if cascades:  # a cascade's share of queries answered after its first stage
+            rate = v.escalation["rate"] if v.escalation else ""
+            cells.append(f"<td class='num' data-v='{rate}' title='share of queries a later cascade stage answered'>"
+                         f"{_e(escalation_text(v.escalation))}</td>")
         for k in names:
             value = v.params.get(k, "")
             cells.append(f"<td class='choice' title='{_e(str(value), quote=True)}'>{_e(short_value(value) if k in v.params else '')}</td>")
@@ -478,7 +484,8 @@ def _leaderboard(data: ReportData) -> str:
     options = "<option value='all'>every status</option><option value='roles'>with a role (best.yaml, baseline, selection\u2026)</option>" + "".join(
         f"<option value='{_e(s)}'>{_e(s)} only</option>" for s in statuses)
     return (f"<section id='leaderboard'><h2>Leaderboard</h2><p class='note'>Every trial, best first. Click a column to sort, "
-            f"a row for its details. Dev scores of pruned trials are on the first rungs only; costs are measured per query.</p>"
+            f"a row for its details. Dev scores of pruned trials are on the first rungs only; costs are measured per query"
+            f"{' (a cascade: what its escalations cost; escalated: the share of queries past its first stage)' if cascades else ''}.</p>"
             f"<div class='controls'><input id='filter' type='search' placeholder='filter: e.g. vote, samples=5, complete' aria-label='filter trials'>"
             f"<select id='status-filter' aria-label='status'>{options}</select><span id='shown' class='note'></span></div>"
             f"<div class='board-wrap'><table id='board'><thead><tr>{thead}</tr></thead><tbody>{''.join(rows)}</tbody></table></div></section>")

@@ -164,3 +164,36 @@ def test_archon_run_in_an_empty_folder_with_only_the_export(tmp_path: Path) -> N
     assert record["status"] == "ok" and record["answer"]
     assert record["cost"]["calls"] == 3 + 3 + 2
     assert sorted(p.name for p in alone.iterdir()) == ["best.yaml"]  # nothing needed, nothing written
+
+
+CASCADE = PIPE.split("pipeline:")[0] + """pipeline:
+  - type: cascade
+    stages:
+      - layers:
+          - {type: generate, model: m, samples: 3, few_shot: 2, max_tokens: 16}
+          - {type: vote}
+        signal: vote_margin
+        threshold: 0.7
+      - layers:
+          - {type: generate, model: m, samples: 5, few_shot: 2, max_tokens: 16}
+          - {type: verify, model: m, max_tokens: 24}
+          - {type: vote}
+"""
+
+
+def test_a_cascade_exports_with_every_stage_node_pinned_and_sends_the_same_requests(tmp_path: Path) -> None:
+    spec_path = _project(tmp_path)
+    spec_path.write_text(CASCADE)
+    out = tmp_path / "project" / "runs" / "best.yaml"
+    out.parent.mkdir(parents=True)
+    write_export(out, validate_pipeline(load_spec_file(spec_path)), base_dir=spec_path.parent)
+    exported = validate_pipeline(load_spec_file(out))
+    stages = exported.pipeline.layers[0][0].stages
+    assert [[c.id for layer in s.layers for c in layer] for s in stages] == [["generate1", "vote1"], ["generate1", "verify1", "vote1"]]
+    assert stages[0].layers[0][0].temperature == 0.7 and "temperature: 0.7" in out.read_text()
+    assert exported.task is not None and len(exported.task.shots) == 5  # the stages' few-shot pool
+    assert {"generate.user", "verify.reason", "verify.verdict"} <= set(exported.prompts)
+    alone = tmp_path / "elsewhere"
+    alone.mkdir()
+    shutil.copy(out, alone / "best.yaml")
+    assert _requests(alone / "best.yaml") == _requests(spec_path)
