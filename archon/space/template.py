@@ -467,11 +467,27 @@ class _Parser:
             self.structural.append((cond.optional, (True,)))
         if self.ids and isinstance(comp.get("id"), str):
             self.ids[-1].add(comp["id"])
-        items = [(k, self.value(v, path + (k,))) for k, v in comp.items() if k not in ("optional", "when")]
+        items = [(k, self.stages(v, path + (k,)) if k == "stages" and comp.get("type") == "cascade" else self.value(v, path + (k,)))
+                 for k, v in comp.items() if k not in ("optional", "when")]
         if cond is not None and cond.optional is not None:
             self.structural.pop()
         node: Any = TMap(items, path, component=True)
         return TCond(cond, node, path) if cond is not None else node
+
+    def stages(self, value: Any, path: Path) -> Any:
+        """A cascade's stages: each stage's ``layers`` is a list of layers like the pipeline's, so
+        ``one_of``, ``repeat`` and optional layers work inside a stage too."""
+        if not isinstance(value, list):
+            return self.value(value, path)
+        out = []
+        for i, stage in enumerate(value):
+            spath = path + (i,)
+            if isinstance(stage, dict) and isinstance(stage.get("layers"), list) and not (stage and next(iter(stage)) in VALUE_MARKERS):
+                out.append(TMap([(k, self.layers(v, spath + (k,)) if k == "layers" else self.value(v, spath + (k,)))
+                                 for k, v in stage.items()], spath))
+            else:
+                out.append(self.value(stage, spath))
+        return TList(out, path)
 
     # -------------------------------------------------------------- layers
     def layers(self, value: Any, path: Path) -> TLayers:

@@ -121,6 +121,10 @@ class _Walker:
             return items
         if isinstance(node, TCond):
             return self.emit(node.node, rpath) if self.holds(node.cond) else ABSENT
+        if isinstance(node, TLayers):  # a cascade stage's layers
+            layers: list[list[Any]] = []
+            self.layers(node, layers, rpath)
+            return layers
         raise TypeError(f"unexpected template node {type(node).__name__}")
 
     def _rename(self, comp: dict[str, Any]) -> None:
@@ -131,7 +135,7 @@ class _Walker:
                 comp["inputs"] = [f"{r}_{copy}" if isinstance(r, str) and r in body_ids else r for r in comp["inputs"]]
 
     # ---------------------------------------------------------------- layers
-    def layers(self, node: TLayers, out: list[list[Any]]) -> None:
+    def layers(self, node: TLayers, out: list[list[Any]], prefix: tuple[Any, ...] = ("pipeline",)) -> None:
         for entry in node.entries:
             if isinstance(entry, TLayer):
                 if not self.holds(entry.cond):
@@ -139,25 +143,25 @@ class _Walker:
                 li = len(out)
                 comps: list[Any] = []
                 for child in entry.items:
-                    value = self.emit(child, ("pipeline", li, len(comps)))
+                    value = self.emit(child, prefix + (li, len(comps)))
                     if value is ABSENT:
                         continue
                     if isinstance(value, list):
                         for k, v in enumerate(value):
                             if self.track:
-                                self.sources[("pipeline", li, len(comps))] = child.path + ("prefix", k)
+                                self.sources[prefix + (li, len(comps))] = child.path + ("prefix", k)
                             comps.append(v)
                     else:
                         comps.append(value)
                 if comps:
                     if self.track:
-                        self.sources[("pipeline", li)] = entry.path
+                        self.sources[prefix + (li,)] = entry.path
                     out.append(comps)
             elif isinstance(entry, TOneOf):
                 if not self.holds(entry.cond):
                     continue
                 index = entry.choice.domain.index_of(self.get(entry.choice))
-                self.layers(entry.alternatives[index], out)
+                self.layers(entry.alternatives[index], out, prefix)
             elif isinstance(entry, TRepeat):
                 if not self.holds(entry.cond):
                     continue
@@ -166,7 +170,7 @@ class _Walker:
                     self.copies.append(copy)
                     self.renames.append((entry.body_ids, copy))
                     assert entry.body is not None
-                    self.layers(entry.body, out)
+                    self.layers(entry.body, out, prefix)
                     self.renames.pop()
                     self.copies.pop()
             else:

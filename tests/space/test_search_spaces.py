@@ -48,3 +48,15 @@ def test_itas_exact_count():
     assert r.total_points == 46_800
     assert r.exact == 2_763
     assert [(k.split(":")[0], n) for k, n in r.invalid_reasons.items()] == [("context-window", 44_037)]
+
+
+def test_cascade_count_and_a_point():
+    s = load("cascade.yaml")
+    # prompt 2 x examples 2 x samples 2 x signal 3 x threshold 9 x strong prompt 2 x strong examples 2
+    assert s.count().exact == 864
+    p = s.resolve({"cheap_prompt": None, "cheap_shots": 0, "cheap_samples": 3, "signal": "vote_margin", "threshold": 0.5,
+                   "strong_prompt": None, "strong_shots": 4})
+    first, second = p.stages["cascade1"]
+    assert (first.signal, first.threshold, first.margin_candidates) == ("vote_margin", 0.5, 3)
+    assert first.seed_keys[first.nodes[0]] == second.seed_keys[second.nodes[0]] == "answer"  # the quickstart's calls
+    assert p.static_cost().calls == 3 + 5  # the worst case, within budget.per_query.calls
