@@ -39,7 +39,15 @@ MAX_PARETO_ON_TEST = 5
 
 
 def _components(pipeline_data: dict[str, Any]) -> list[dict[str, Any]]:
-    return [c for layer in pipeline_data.get("layers", []) for c in layer]
+    """Every component, those in cascade stages included (a cascade's first generator is the
+    baseline's template, as a plain pipeline's first generator is)."""
+    out = []
+    for layer in pipeline_data.get("layers", []):
+        for c in layer:
+            out.append(c)
+            for stage in c.get("stages") or [] if c.get("type") == "cascade" else []:
+                out.extend(_components(stage))
+    return out
 
 
 def baseline_specs(settings_data: dict[str, Any], first_pipeline: dict[str, Any] | None) -> dict[str, dict[str, Any]]:

@@ -81,3 +81,15 @@ def test_a_cascade_search_records_escalation_per_trial_and_per_query(tmp_path: P
         assert front.order == ["cascade1"]
         stage_ids = [c.id for stage in front.component("cascade1").stages for layer in stage.layers for c in layer]
         assert stage_ids == ["answer", "vote1", "answer", "vote1"]
+
+
+def test_the_baseline_of_a_cascade_space_is_one_greedy_call_of_its_first_generator() -> None:
+    from archon.search.final import baseline_specs
+
+    stage = {"layers": [[{"type": "generate", "id": "answer", "model": "local/smollm2", "max_tokens": 12, "samples": 3,
+                          "temperature": 0.7, "system_prompt": "Be brief."}], [{"type": "vote"}]]}
+    first = {"layers": [[{"type": "cascade", "stages": [dict(stage, signal="parses", threshold=0.5), stage]}]]}
+    baselines = baseline_specs({"models": {}}, first)
+    assert list(baselines) == ["local/smollm2"]  # no models: entry, the model is found in the stages
+    (node,) = baselines["local/smollm2"]["pipeline"]["layers"][0]
+    assert (node["id"], node["samples"], node["temperature"], node["system_prompt"]) == ("answer", 1, 0.0, "Be brief.")
