@@ -106,6 +106,7 @@ def build_stages(cascade_id: str, component: Any, outer_inputs: list[str], n_inp
         static, _ = kind.stage_nodes(stage, n_inputs, Sizes(query=0))
         counts = {full[n.layer][n.index]: n.out.count for n in static}
         wide = [n for n in nodes if counts[n] >= 2]
+        margin_from: tuple[str, ...]
         if wide:
             margin_from, margin_n = (wide[-1],), counts[wide[-1]]
         elif reads_query:  # nothing to compare: the rules say so, naming the widest node's count
