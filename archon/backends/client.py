@@ -202,7 +202,7 @@ class Client:
             return FakeBackend(fake)
         if isinstance(fake, (dict, list, tuple)):
             return FakeBackend(fake)
-        return fake  # type: ignore[no-any-return]
+        return fake
 
     def model_spec(self, name: str) -> ModelSpec | None:
         if name in self._models:
@@ -296,10 +296,10 @@ class Client:
                 keys = [k for _, _, k in cacheable]
                 try:
                     if self.replay:  # a replay table is read, never leased
-                        hits = await asyncio.to_thread(self.cache.get_many, keys)  # type: ignore[union-attr]
+                        hits = await asyncio.to_thread(self.cache.get_many, keys)  # type: ignore[union-attr]  # use_cache implies a cache
                     else:
                         ttl = max(self._lease_ttl(st) for _, st, _ in cacheable)
-                        hits, mine = await asyncio.to_thread(self.cache.lookup, keys, self._owner, ttl)  # type: ignore[union-attr]
+                        hits, mine = await asyncio.to_thread(self.cache.lookup, keys, self._owner, ttl)  # type: ignore[union-attr]  # use_cache implies a cache
                 except Exception:  # noqa: BLE001 - an unreadable cache costs calls, never answers
                     hits, mine = {}, None
             rest = []
@@ -316,7 +316,7 @@ class Client:
         if self.replay and keyed:
             i, st, k = keyed[0]
             raise ReplayMissError(
-                f"the replay table {self.cache.path} has no answer for a call to {st.identity} "  # type: ignore[union-attr]
+                f"the replay table {self.cache.path} has no answer for a call to {st.identity} "  # type: ignore[union-attr]  # replay implies a cache
                 f"(node tag {reqs[i].tag!r}, cache key {k[:16]}, {len(keyed)} such call(s) in this batch): "
                 "it was built for another space, benchmark or archon version; rebuild it with "
                 "`archon replay build`, or search live without --replay")
@@ -332,7 +332,7 @@ class Client:
         finally:
             if leased:
                 try:
-                    await asyncio.to_thread(self.cache.release_many, list(leased), self._owner)  # type: ignore[union-attr]
+                    await asyncio.to_thread(self.cache.release_many, list(leased), self._owner)  # type: ignore[union-attr]  # leases imply a cache
                 except Exception:  # noqa: BLE001 - an unreleased lease only expires
                     pass
 
@@ -384,7 +384,7 @@ class Client:
             keys = [k for _, _, k in waiting]
             try:
                 ttl = max(self._lease_ttl(st) for _, st, _ in waiting)
-                hits, claimed = await asyncio.to_thread(self.cache.lookup, keys, self._owner, ttl)  # type: ignore[union-attr]
+                hits, claimed = await asyncio.to_thread(self.cache.lookup, keys, self._owner, ttl)  # type: ignore[union-attr]  # use_cache implies a cache
             except Exception:  # noqa: BLE001 - the cache broke: send them ourselves
                 return mine + waiting
             leased.update(claimed)
@@ -610,7 +610,7 @@ class LoopThread:
         self.thread.start()
 
     def run(self, coro: Awaitable[Any]) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()  # type: ignore[arg-type]
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()  # type: ignore[arg-type]  # callers pass coroutines; typed Awaitable for their sake
 
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)

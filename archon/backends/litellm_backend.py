@@ -93,8 +93,8 @@ def _install_send_hook() -> bool:
             ticket.release()
         return await original(self, request)
 
-    handle_async_request._archon_send_hook = True  # type: ignore[attr-defined]
-    LiteLLMAiohttpTransport.handle_async_request = handle_async_request  # type: ignore[method-assign]
+    handle_async_request._archon_send_hook = True  # type: ignore[attr-defined]  # marks the hook as installed
+    LiteLLMAiohttpTransport.handle_async_request = handle_async_request  # type: ignore[method-assign]  # the hook wraps litellm's transport on purpose
     _HOOKED = True
     return True
 

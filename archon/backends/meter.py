@@ -107,7 +107,7 @@ class Meter:
             raise AttributeError(name)
         snap = self.snapshot()
         try:
-            return getattr(snap, name)  # type: ignore[no-any-return]
+            return getattr(snap, name)
         except AttributeError:
             raise AttributeError(f"'Meter' object has no attribute {name!r}") from None
 

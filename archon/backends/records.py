@@ -105,7 +105,7 @@ class Cost:
         # lets ``sum(costs)`` work: sum starts from the integer 0
         if other == 0:
             return self
-        return NotImplemented  # type: ignore[return-value]
+        return NotImplemented
 
     @property
     def tokens(self) -> int:

@@ -63,5 +63,6 @@ async def run(node: Any, states: list[QueryState], ctx: NodeContext) -> None:
         missing = [c.id for c in cands if _key(node, c) is None]
         if missing and node.by != "judge":
             state.parse_failure(ctx.node_id, node.by, f"no {node.by} annotation on {', '.join(missing)}", "sorted last")
-        order = sorted(range(len(cands)), key=lambda i: -(_key(node, cands[i]) if _key(node, cands[i]) is not None else -1.0))
+        keys = [-1.0 if k is None else k for k in (_key(node, c) for c in cands)]  # unannotated sort last
+        order = sorted(range(len(cands)), key=lambda i: -keys[i])
         state.candidates[ctx.node_id] = [cands[i] for i in order[: node.top_k]]

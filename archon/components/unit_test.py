@@ -141,10 +141,10 @@ async def run(node: Any, states: list[QueryState], ctx: NodeContext) -> None:
             state.fail(ctx.node_id, f"judge call for {cand.id} failed: {result.error}")
             continue
         n = len(tests[id(state)])
-        parsed, complete = parse_test_results(result.text, n)
+        verdicts, complete = parse_test_results(result.text, n)
         if not complete:
-            state.parse_failure(ctx.node_id, "tests", f"{sum(p is None for p in parsed)} of {n} checks undecided in {result.text[:80]!r}", "undecided checks counted as failed", candidate=cand.id)
-        outcome[(id(state), i)] = [bool(p) for p in parsed]
+            state.parse_failure(ctx.node_id, "tests", f"{sum(p is None for p in verdicts)} of {n} checks undecided in {result.text[:80]!r}", "undecided checks counted as failed", candidate=cand.id)
+        outcome[(id(state), i)] = [bool(p) for p in verdicts]
 
     # Executed queries: sandbox runs in worker threads, a few at a time.
     await _execute_all(node, states, ctx, per_state, code_mode, tests, outcome)
@@ -160,7 +160,9 @@ async def run(node: Any, states: list[QueryState], ctx: NodeContext) -> None:
         state.candidates[ctx.node_id] = annotated
 
 
-async def _execute_all(node, states, ctx, per_state, code_mode, tests, outcome) -> None:
+async def _execute_all(node: Any, states: list[QueryState], ctx: NodeContext, per_state: dict[int, list[Candidate]],
+                       code_mode: dict[int, bool], tests: dict[int, list[str]],
+                       outcome: dict[tuple[int, int], list[bool]]) -> None:
     jobs = []
     for state in states:
         if not state.active or not code_mode[id(state)] or not tests[id(state)]:

@@ -50,6 +50,7 @@ async def run(node: Any, states: list[QueryState], ctx: NodeContext) -> None:
     for state in states:
         cands = input_candidates(state, ctx)
         votes, voters = tally(node, cands, ctx.extract)
+        parents: tuple[str, ...]
         if not votes:
             state.parse_failure(ctx.node_id, "answer", f"no answer extracted from any of {len(cands)} candidates", "first candidate used")
             chosen, parents, winner = cands[0], (cands[0].id,), None

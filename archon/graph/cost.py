@@ -100,7 +100,9 @@ class CostedGraph(Protocol):
     """What :func:`static_cost` reads of a pipeline (:class:`archon.graph.Pipeline` is one)."""
 
     spec: Any
-    order: Sequence[str]
+
+    @property
+    def order(self) -> Sequence[str]: ...
 
     def inputs(self, node_id: str) -> list[str]: ...
 

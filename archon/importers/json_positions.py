@@ -14,7 +14,7 @@ from __future__ import annotations
 import bisect
 import json
 from dataclasses import dataclass, field
-from json.decoder import scanstring  # type: ignore[attr-defined]
+from json.decoder import scanstring  # type: ignore[attr-defined]  # public in CPython, missing from typeshed
 
 __all__ = ["JsonPositions", "MAX_DEPTH", "line_col", "scan_positions"]
 

@@ -53,8 +53,10 @@ def _unshare(flags: int, what: str) -> None:
     _check(_libc.unshare(ctypes.c_int(flags)), f"unshare({what})")
 
 
-def _mount(src, target, fstype, flags, data, what):
-    enc = lambda s: None if s is None else s.encode()  # noqa: E731
+def _mount(src: str | None, target: str, fstype: str | None, flags: int, data: str | None, what: str) -> None:
+    def enc(s: str | None) -> bytes | None:
+        return None if s is None else s.encode()
+
     _check(_libc.mount(enc(src), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)), what)
 
 

@@ -33,7 +33,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 
 from archon.errors import SandboxError, UsageError
 
@@ -218,7 +218,7 @@ class _Capture:
     """Drains a pipe, keeping the first and last ``limit/2`` bytes (so a traceback at the end of
     a flood of output survives) without holding the flood in memory."""
 
-    def __init__(self, stream, limit: int) -> None:
+    def __init__(self, stream: IO[bytes], limit: int) -> None:
         self.head = bytearray()
         self.tail: collections.deque[bytes] = collections.deque()
         self.tail_len = 0
@@ -227,7 +227,7 @@ class _Capture:
         self.thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
         self.thread.start()
 
-    def _pump(self, stream) -> None:
+    def _pump(self, stream: IO[bytes]) -> None:
         try:
             while True:
                 chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536)
@@ -357,6 +357,7 @@ def _run(
             )
         except OSError as exc:
             raise SandboxError(f"cannot start the sandbox: {exc}") from exc
+        assert proc.stdout is not None and proc.stderr is not None  # both are PIPE above
         out = _Capture(proc.stdout, max_output)
         err = _Capture(proc.stderr, max_output)
         if stdin is not None:
@@ -389,7 +390,7 @@ def _run(
     return SandboxResult(status, rc, stdout, stderr, duration, limit, t1 or t2, tuple(features))
 
 
-def _feed(pipe, text: str) -> None:
+def _feed(pipe: IO[bytes], text: str) -> None:
     try:
         pipe.write(text.encode("utf-8"))
         pipe.close()

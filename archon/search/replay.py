@@ -160,7 +160,7 @@ def build_table(spec_path: str | os.PathLike[str], out: str | os.PathLike[str], 
         used = {c.get("model") for _, d in points for layer in d["pipeline"]["layers"] for c in layer}
         if LOCAL_MODEL_NAME in used:
             st = client._state(LOCAL_MODEL_NAME)
-            structured[str(st.identity)] = client.supports_structured_output(LOCAL_MODEL_NAME)  # type: ignore[union-attr]
+            structured[str(st.identity)] = client.supports_structured_output(LOCAL_MODEL_NAME)  # type: ignore[union-attr]  # st: the local model was used, so it has a state
     finally:
         loop.run_until_complete(client.aclose())
         loop.close()

@@ -18,7 +18,7 @@ __all__ = ["PairedTest", "mcnemar_exact", "one_sided_paired", "paired_bootstrap"
 
 def mcnemar_exact(b: int, c: int) -> float:
     """Two-sided exact McNemar p-value: ``b`` records only A got right, ``c`` only B."""
-    from scipy.stats import binomtest  # type: ignore[import-untyped]  # scipy (heavy, no stubs) loads on first test
+    from scipy.stats import binomtest  # scipy (heavy, no stubs) loads on first test
 
     return 1.0 if b + c == 0 else float(binomtest(b, b + c, 0.5, alternative="two-sided").pvalue)
 
@@ -36,13 +36,13 @@ def one_sided_paired(a: Sequence[float], b: Sequence[float], *, seed: int = 0) -
     if not any(diffs):
         return 1.0
     if all(x in (0.0, 1.0) for x in list(a) + list(b)):
-        from scipy.stats import binomtest  # type: ignore[import-untyped]  # as above
+        from scipy.stats import binomtest  # as above
 
         wins = sum(1 for d in diffs if d > 0)
         losses = sum(1 for d in diffs if d < 0)
         return float(binomtest(wins, wins + losses, 0.5, alternative="greater").pvalue)
     import numpy as np
-    from scipy.stats import permutation_test  # type: ignore[import-untyped]  # as above
+    from scipy.stats import permutation_test  # as above
 
     res = permutation_test((np.asarray(diffs),), np.mean, permutation_type="samples", alternative="greater",
                            n_resamples=9999, rng=np.random.default_rng(seed))

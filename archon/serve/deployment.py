@@ -62,7 +62,7 @@ def bind_replica_grpc_to_loopback() -> bool:
             address = "127.0.0.1:" + address.rsplit(":", 1)[1]
         return original(server, address)
 
-    on_loopback._archon_loopback = True  # type: ignore[attr-defined]
+    on_loopback._archon_loopback = True  # type: ignore[attr-defined]  # a marker on the patched function, so patching twice is a no-op
     replica.add_port_to_grpc_server = on_loopback
     return True
 
@@ -77,7 +77,7 @@ class PipelineReplica:
             logger.warning("archon serve: could not keep the replica's internal gRPC port on 127.0.0.1 "
                            "(Ray's internals changed); it listens on every interface")
         self.endpoint = Endpoint(config)
-        self.endpoint.run = serve.batch(  # type: ignore[assignment]
+        self.endpoint.run = serve.batch(
             max_batch_size=batching.max_batch_size,
             batch_wait_timeout_s=batching.wait_s,
             max_concurrent_batches=batching.max_concurrent,

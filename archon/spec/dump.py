@@ -40,13 +40,13 @@ def _layers_data(layers: list[list[BaseModel]], explicit: tuple[str, ...]) -> li
 def _component_data(component: BaseModel, explicit: tuple[str, ...] = ()) -> dict[str, Any]:
     """type, id, inputs and models first, then the component's own settings, then sampling.
     Fields named in ``explicit`` are written even when they equal their defaults."""
-    if component.type == "cascade":  # type: ignore[attr-defined]
+    if component.type == "cascade":  # type: ignore[attr-defined]  # every component schema class has a type
         data: dict[str, Any] = {"type": "cascade"}
         for name in ("id", "inputs"):
             if getattr(component, name) is not None:
                 data[name] = getattr(component, name)
         data["stages"] = []
-        for stage in component.stages:  # type: ignore[attr-defined]
+        for stage in component.stages:  # type: ignore[attr-defined]  # a cascade, by the test above
             entry: dict[str, Any] = {"layers": _layers_data(stage.layers, explicit)}
             entry.update(stage.model_dump(mode="python", exclude_defaults=True, exclude={"layers"}))
             data["stages"].append(entry)
@@ -58,7 +58,7 @@ def _component_data(component: BaseModel, explicit: tuple[str, ...] = ()) -> dic
         if name not in rest and value is not None and not (name == "model" and getattr(component, "models", None)):
             rest[name] = value
     rest.pop("type", None)
-    out: dict[str, Any] = {"type": component.type}  # type: ignore[attr-defined]
+    out: dict[str, Any] = {"type": component.type}  # type: ignore[attr-defined]  # as above
     own = [n for n in type(component).__annotations__ if n != "type"]
     for name in [*_FIRST, *own, *rest]:
         if name in rest and name not in out:
@@ -107,11 +107,11 @@ def spec_to_data(spec: Spec, *, explicit: tuple[str, ...] = ()) -> dict[str, Any
 # ----------------------------------------------------------------------------- emitting
 
 
-class _Flow(dict):  # type: ignore[type-arg]
+class _Flow(dict):
     """A mapping written on one line."""
 
 
-class _FlowList(list):  # type: ignore[type-arg]
+class _FlowList(list):
     """A list written on one line."""
 
 

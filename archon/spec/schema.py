@@ -440,13 +440,18 @@ class FidelitySpec(Strict):
 
 #: The values of ``search.sampler``; archon.search.samplers builds exactly these (a test checks).
 SamplerName = Literal["tpe", "random", "grid", "nsga2", "gp", "greedy"]
+Objective = Literal["accuracy", "cost"]
+
+
+def _accuracy_only() -> list[Objective]:
+    return ["accuracy"]
 SAMPLER_NAMES: tuple[str, ...] = get_args(SamplerName)
 
 
 class SearchSettings(Strict):
     sampler: SamplerName = "tpe"
     trials: PositiveInt = 50
-    objectives: list[Literal["accuracy", "cost"]] = Field(default_factory=lambda: ["accuracy"], min_length=1)
+    objectives: list[Objective] = Field(default_factory=_accuracy_only, min_length=1)
     seed: int = 0
     parallel: PositiveInt = 1
     storage: str | None = None

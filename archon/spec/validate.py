@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from archon.errors import Diagnostic, SpecError
 from archon.spec.document import SpecDocument
@@ -216,7 +217,7 @@ def _label(name: str | None, path: Loc) -> str:
     return name
 
 
-def _one(error: dict[str, Any], doc: SpecDocument) -> Diagnostic | None:
+def _one(error: ErrorDetails, doc: SpecDocument) -> Diagnostic | None:
     kind = error["type"]
     loc: Loc = tuple(error["loc"])
     path = _doc_path(loc, doc.data)
@@ -235,8 +236,8 @@ def _one(error: dict[str, Any], doc: SpecDocument) -> Diagnostic | None:
         return doc.diagnostic(path, f"unknown key {_show(key)} {_where(owner, path[:-1])}", hint, key=True)
     if kind == "missing":
         options = _literal_options(owner, name, ctx)
-        hint = f"one of: {', '.join(options)}" if options else None
-        return doc.diagnostic(path[:-1], f"missing required key '{label}' {_where(owner, path[:-1])}", hint)
+        return doc.diagnostic(path[:-1], f"missing required key '{label}' {_where(owner, path[:-1])}",
+                              f"one of: {', '.join(options)}" if options else None)
     if kind == "union_tag_invalid":
         tag = ctx.get("tag")
         guess = did_you_mean(tag, COMPONENT_TYPES)
@@ -302,10 +303,10 @@ def _get(data: Any, path: Loc) -> Any:
     return data
 
 
-def _merge_union(errors: list[dict[str, Any]], doc: SpecDocument) -> list[Diagnostic]:
+def _merge_union(errors: list[ErrorDetails], doc: SpecDocument) -> list[Diagnostic]:
     """Union members each report a type error at the same place; say it once."""
     out: list[Diagnostic] = []
-    grouped: dict[Loc, list[dict[str, Any]]] = {}
+    grouped: dict[Loc, list[ErrorDetails]] = {}
     order: list[Loc] = []
     for error in errors:
         path = _doc_path(tuple(error["loc"]), doc.data)
@@ -316,7 +317,7 @@ def _merge_union(errors: list[dict[str, Any]], doc: SpecDocument) -> list[Diagno
         group = grouped[path]
         kinds = [e["type"] for e in group]
         if len(group) > 1 and all(k in _TYPE_WORDS and _TYPE_WORDS[k] for k in kinds):
-            words = list(dict.fromkeys(_TYPE_WORDS[k] for k in kinds))
+            words = list(dict.fromkeys(str(_TYPE_WORDS[k]) for k in kinds))  # all set: checked above
             label = str(path[-1]) if path else "value"
             out.append(doc.diagnostic(path, f"expected {', or '.join(words)} for '{label}', got {_show(group[0].get('input'))}"))
             continue

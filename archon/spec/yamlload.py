@@ -109,7 +109,7 @@ class _GuardedComposer(Composer):
         self._aliases = 0
         self._sizes: dict[int, int] = {}
 
-    def compose_node(self, parent: Node | None, index: Any) -> Node | None:  # type: ignore[override]
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         if self.check_event(yaml.AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_ALIASES:

@@ -174,7 +174,7 @@ class LoopbackCluster:
                                 start_new_session=True)
         log.close()
         line: list[str] = []
-        reader = threading.Thread(target=lambda: line.append(proc.stdout.readline().decode()), daemon=True)  # type: ignore[union-attr]
+        reader = threading.Thread(target=lambda: line.append(proc.stdout.readline().decode()), daemon=True)  # type: ignore[union-attr]  # stdout=PIPE
         reader.start()
         reader.join(timeout)
         if not line or not line[0].strip():

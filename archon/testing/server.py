@@ -501,7 +501,7 @@ class ServerProcess:
 
     def stats(self) -> dict[str, Any]:
         with urllib.request.urlopen(f"http://{self.host}:{self.port}/_archon/stats", timeout=10) as r:
-            return json.loads(r.read())  # type: ignore[no-any-return]
+            return json.loads(r.read())
 
     def stop(self) -> None:
         if self.proc is None:

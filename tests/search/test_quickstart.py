@@ -37,7 +37,7 @@ def test_quickstart_search_end_to_end(tmp_path) -> None:
     study = optuna.load_study(study_name="quickstart", storage=f"sqlite:///{run / 'study.db'}")
     first = study.trials[0]
     # trial 0 is the single-call greedy baseline
-    assert first.params == {"prompt_style": None, "few_shot": 0, "temperature": 0.0, "samples": 1, "aggregate": "first"}
+    assert first.params == {"prompt_style": "default", "few_shot": 0, "temperature": 0.0, "samples": 1, "aggregate": "first"}
     # it is never pruned: it runs on the full dev set, like the trials it is compared with
     assert first.user_attrs.get("status") == "complete"
     best = study.trials[summary["best"]["trial"]]
