@@ -212,25 +212,7 @@ def _node_ids(layers: list[list[Any]], rep: _Reporter) -> list[list[str]]:
                 )
             else:
                 taken[comp.id] = (li, ci)
-    counters: dict[str, int] = {}
-    ids: list[list[str]] = []
-    for layer in layers:
-        row = []
-        for comp in layer:
-            if comp.id is not None:
-                row.append(comp.id)
-                continue
-            n = counters.get(comp.type, 0)
-            while True:
-                n += 1
-                auto = f"{comp.type}{n}"
-                if auto not in taken:
-                    break
-            counters[comp.type] = n
-            taken[auto] = (-1, -1)
-            row.append(auto)
-        ids.append(row)
-    return ids
+    return stage_ids(layers)  # the same naming as inside a cascade stage
 
 
 def _layered_toposort(position: dict[str, tuple[int, int]], inputs: dict[str, list[str]]) -> list[str] | None:
