@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from archon.backends.records import CallRequest, CallResult, Usage
+from archon.util import user_cache_dir
 
 __all__ = ["CallCache", "CallStore", "ModelIdentity", "cache_key", "canonical_json", "default_cache_path", "lease_owner",
            "owner_gone"]
@@ -156,8 +157,7 @@ def default_cache_path() -> Path:
     env = os.environ.get("ARCHON_CACHE")
     if env:
         return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "archon" / "calls.sqlite"
+    return user_cache_dir() / "calls.sqlite"
 
 
 def _add_logprob_column(conn: sqlite3.Connection) -> None:

@@ -31,6 +31,7 @@ import zipfile
 from pathlib import Path
 
 from archon.errors import MissingDependencyError
+from archon.util import user_cache_dir
 
 __all__ = ["GGUF_NAME", "embedded_model_path", "model_dir"]
 
@@ -48,8 +49,7 @@ def model_dir() -> Path:
     env = os.environ.get("ARCHON_MODEL_DIR")
     if env:
         return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "archon" / "models"
+    return user_cache_dir() / "models"
 
 
 def _installed_copy() -> Path | None:
