@@ -86,8 +86,10 @@ def test_search_on_a_multi_node_cluster(space_file, tmp_path, cluster) -> None:
 
 
 class MetricsScraper:
-    """Reads a Prometheus endpoint in the background while a search runs; keeps the last page
-    that carries archon's metrics (the driver's last values are exported while it runs)."""
+    """Reads a Prometheus endpoint in the background while a search runs and keeps every page
+    that carries archon's series. The driver's values reach the exporter once a second and may
+    be gone after it disconnects, so the last page alone can miss a count the run did export;
+    :func:`metric` takes the largest value over all pages kept (the counts only grow)."""
 
     def __init__(self, url: str) -> None:
         self.url, self.last, self._stop = url, "", threading.Event()
@@ -100,8 +102,8 @@ class MetricsScraper:
                     text = r.read().decode()
             except OSError:
                 continue
-            if "ray_archon_search_trials" in text:
-                self.last = text
+            if "ray_archon_search_trials{" in text:
+                self.last += text
 
     def __enter__(self) -> MetricsScraper:
         self._thread.start()
