@@ -1,6 +1,7 @@
 """How often does the selection stage find a real winner, and how often does it claim a false one?
 
     python benchmarks/bench_selection_power.py [--draws 400] [--dev 60] [--selection 60]
+                                               [--allocations 80:40,60:60,40:80,30:90]
 
 Simulated ground truth: a space of 30 architectures with known true accuracies, the baseline at
 0.45, every architecture's per-record outcome correlated with the baseline's (a shared difficulty
@@ -8,6 +9,10 @@ draw, as architectures built on the same model fail on the same questions). Each
 outcomes rank the architectures, the top 5 by dev go to archon's real selection stage
 (``archon.search.selection.race``) on fresh selection records. Compares the weighted Holm
 correction (half of alpha for the best by dev, archon's default) with plain Holm (equal weights).
+
+A second table keeps the weighted Holm rule and moves the same records between dev and
+selection (``--allocations DEV:SELECTION,...``): how the default split (an unset selection is
+twice dev, archon.benchmarks.base) was chosen.
 
 Columns: P(a truly better architecture is emitted), P(an architecture no better than the
 baseline is emitted as a win). Measures; asserts nothing.
@@ -62,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dev", type=int, default=60)
     ap.add_argument("--selection", type=int, default=60)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--allocations", default="80:40,60:60,40:80,30:90",
+                    help="DEV:SELECTION pairs for the second table (comma-separated)")
     args = ap.parse_args(argv)
     rules = {"weighted Holm (0.5 to the best by dev)": 0.5, "plain Holm (equal weights)": 1.0 / TOP_K}
     print(f"{args.draws} draws, dev {args.dev}, selection {args.selection}, top {TOP_K} by dev, baseline 0.45")
@@ -76,6 +83,21 @@ def main(argv: list[str] | None = None) -> int:
                 found += real
                 false += wrong
             print(f"| {name} | {rule} | {found / args.draws:.3f} | {false / args.draws:.3f} |")
+    allocations = [tuple(int(x) for x in pair.split(":")) for pair in args.allocations.split(",") if pair]
+    print(f"\nthe same rule (weighted Holm), records moved between dev and selection")
+    print("| scenario | " + " | ".join(f"dev {d} / selection {s}" for d, s in allocations) + " |")
+    print("|---|" + "---|" * len(allocations))
+    for name, gains in SCENARIOS.items():
+        cells = []
+        for n_dev, n_sel in allocations:
+            rng = random.Random(args.seed)
+            found = false = 0
+            for _ in range(args.draws):
+                real, wrong = one(rng, gains, n_dev, n_sel, rules["weighted Holm (0.5 to the best by dev)"])
+                found += real
+                false += wrong
+            cells.append(f"{found / args.draws:.3f} / {false / args.draws:.3f}")
+        print(f"| {name} (real / false) | " + " | ".join(cells) + " |")
     return 0
 
 

@@ -50,6 +50,10 @@ class LiveDisplay:
             self._live.update(self._render())
             self._live.stop()
             self._live = None
+            if not self.console.is_terminal:
+                # piped or logged, rich leaves the cursor after the table's last border: the next
+                # message would start on that line
+                self.console.line()
 
     def event(self, kind: str, number: int, data: Any) -> None:
         if kind == "complete" and isinstance(data, list) and data:

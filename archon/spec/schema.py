@@ -397,8 +397,8 @@ class BenchmarkSpec(Strict):
     shots: NonNegInt = 8
     dev: PositiveInt = 50
     #: records the search never sees, on which its top candidates and the baseline are compared
-    #: before one is emitted; unset means "as many as dev", sharing what test leaves evenly with dev
-    #: when records are scarce (0 turns the selection stage off)
+    #: before one is emitted; unset means twice dev, sharing what test leaves with dev in that
+    #: ratio when records are scarce (0 turns the selection stage off)
     selection: NonNegInt | None = None
     test: PositiveInt = 100
     seed: int = 0

@@ -92,14 +92,17 @@ def test_arithmetic_generation_is_deterministic_and_exact():
         assert int(r.reference) == eval(r.input.replace("×", "*"))  # noqa: S307 - our own digits and operators
 
 
-def test_unset_selection_shares_scarce_records_evenly_with_dev():
-    # 60 records, 8 shots, test 30: 22 left for dev 24 + selection "as many as dev"
+def test_unset_selection_is_twice_dev_and_shares_scarce_records_in_that_ratio():
+    # 60 records, 8 shots, test 30: 22 left for dev 24 + selection "twice dev"
     records = [Record(f"r{i}", f"q{i}", "a") for i in range(60)]
     s = split_records(records, shots=8, dev=24, test=30, seed=0, selection=None)
-    assert (len(s.test), len(s.dev), len(s.selection)) == (30, 11, 11)
-    # plenty of records: selection is as many as dev
+    assert (len(s.test), len(s.dev), len(s.selection)) == (30, 8, 14)
+    # plenty of records: selection is twice dev
     s = split_records(records, shots=0, dev=10, test=20, seed=0, selection=None)
-    assert (len(s.dev), len(s.selection)) == (10, 10)
+    assert (len(s.dev), len(s.selection)) == (10, 20)
+    # just short of three times dev: dev gives way first, selection keeps twice its share
+    s = split_records(records, shots=0, dev=10, test=31, seed=0, selection=None)
+    assert (len(s.dev), len(s.selection)) == (10, 19)
     # an explicit size is honoured as far as the data allows (selection shrinks first)
     s = split_records(records, shots=8, dev=24, test=30, seed=0, selection=5)
     assert (len(s.dev), len(s.selection)) == (22, 0)
