@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from archon.graph import StaticCost
     from archon.spec.schema import PerQueryBudget
 
-__all__ = ["PerQueryExcess", "add_counts", "per_query_violation", "query_tokens", "spend_of", "stop_text", "worst_case"]
+__all__ = ["FINAL_HOLDBACK_CAP", "PerQueryExcess", "add_counts", "final_holdback", "final_queries", "per_query_violation",
+           "query_tokens", "spend_of", "stop_text", "worst_case"]
 
 #: The prompt-size estimate when there are no prompts to measure.
 DEFAULT_QUERY_TOKENS = 32
@@ -61,6 +62,37 @@ def per_query_violation(static: StaticCost, budget: PerQueryBudget) -> PerQueryE
 def worst_case(static: StaticCost) -> Spend:
     """What one query may spend at most, as the ledger counts it (an unpriced model: $0)."""
     return Spend(dollars=float(static.dollars or 0.0), tokens=int(static.input_tokens + static.output_tokens), calls=int(static.calls))
+
+
+#: The trials may never use more than this share of a search limit less than the stages after them
+#: are estimated to need; past it the trials keep the rest (a search with no trial has nothing to
+#: choose from).
+FINAL_HOLDBACK_CAP = 0.5
+
+
+def final_queries(*, selection: int, test: int, dev: int, candidates: int, models: int) -> int:
+    """Pipeline-queries the stages after the trials run: ``candidates`` top trials and the
+    baseline on selection; the emitted pipeline, the best by dev and each model's baseline on
+    test; with several models, every baseline on dev."""
+    return (candidates + 1) * selection + (2 + models) * test + (models * dev if models > 1 else 0)
+
+
+def final_holdback(per_query: Spend, queries: int, limits: Limits) -> Spend:
+    """What the trials leave for choosing the winner and the test comparison.
+
+    Why: a trial reserves whatever budget is left, so without a holdback a search with a dollar,
+    token or call limit spends it all on trials, and the selection stage finds nothing left to
+    check a winner with: the baseline is emitted for lack of budget, not of evidence. The amount is
+    ``queries`` at ``per_query`` (the space's mean worst case, :class:`SearchEstimate`), at most
+    :data:`FINAL_HOLDBACK_CAP` of each limit; nothing where there is no limit. Worst cases
+    overstate what is paid (caches, early racing drops), and the holdback is released before the
+    stages run, so what they leave is never lost to trials that could not start.
+    """
+    def part(need: float, limit: float | None) -> float:
+        return 0.0 if limit is None else min(need, FINAL_HOLDBACK_CAP * limit)
+
+    return Spend(dollars=part(per_query.dollars * queries, limits.dollars), tokens=int(part(per_query.tokens * queries, limits.tokens)),
+                 calls=int(part(per_query.calls * queries, limits.calls)))
 
 
 def spend_of(counts: Mapping[str, float]) -> Spend:

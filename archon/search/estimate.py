@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from archon.graph import Pipeline, StaticCost
 from archon.search.budget import per_query_violation
+from archon.search.ledger import Spend
 
 if TYPE_CHECKING:
     from archon.space import Space
@@ -49,6 +50,9 @@ class SearchEstimate:
     tokens_expected: float
     dollars_expected: float | None
     test_calls: float
+    #: mean static worst case of one query over the sampled feasible points (what the stages
+    #: after the trials are budgeted at: archon.search.budget.final_holdback)
+    per_query: Spend = field(default_factory=Spend)
     notes: list[str] = field(default_factory=list)
 
     def rows(self) -> list[tuple[str, str]]:
@@ -153,5 +157,5 @@ def estimate_search(
         rungs=list(rungs), queries_per_trial=queries, calls_per_query=calls_pq, calls_no_fidelity_no_cache=no_cache,
         calls_expected=expected, cache_reuse=reuse, tokens_expected=trials_eval * queries * tokens_pq * effective,
         dollars_expected=(trials_eval * queries * dollars_pq * effective) if dollars_pq is not None else None,
-        test_calls=test_calls, notes=notes,
+        test_calls=test_calls, per_query=Spend(float(dollars_pq or 0.0), int(round(tokens_pq)), int(round(calls_pq))), notes=notes,
     )

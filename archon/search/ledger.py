@@ -31,6 +31,10 @@ from typing import Any
 __all__ = ["BudgetLedger", "LedgerTotals", "Limits", "Reservation", "Spend"]
 
 
+#: Marks the key of budget set aside by :meth:`BudgetLedger.hold_back`.
+HELD_BACK = "/held-back/"
+
+
 @dataclass(frozen=True)
 class Spend:
     """An amount of search budget: dollars, tokens (prompt + completion) and backend calls."""
@@ -204,6 +208,8 @@ class BudgetLedger:
             for key, session, dollars, tokens, calls, pid, rhost in rows:
                 if rhost == host and not _pid_alive(pid):
                     db.execute("DELETE FROM reservations WHERE key = ?", (key,))
+                    if HELD_BACK in key:
+                        continue  # set aside, never work: nothing was spent from it
                     db.execute(
                         "INSERT OR IGNORE INTO spent(key, session, dollars, tokens, calls, settled) VALUES (?,?,?,?,?,?)",
                         (key, session, dollars, tokens, calls, now),
@@ -251,6 +257,13 @@ class BudgetLedger:
             db.execute("DELETE FROM reservations WHERE key = ?", (key,))
             return cur.rowcount == 1
 
+    def hold_back(self, name: str, amount: Spend) -> str | None:
+        """Set ``amount`` aside (a reservation no work spends from) until :meth:`release` of the
+        returned key; None when it does not fit. Unlike a reservation for work, a hold left open by
+        a crash or at :meth:`close` is dropped, not charged."""
+        key = f"{self.session}{HELD_BACK}{name}"
+        return key if self.reserve(key, amount) is not None else None
+
     def release(self, key: str) -> None:
         """Drop a reservation whose work never started (nothing was spent)."""
         with self._txn() as db:
@@ -294,6 +307,7 @@ class BudgetLedger:
             db.execute(
                 "UPDATE sessions SET elapsed = ? WHERE session = ?", (time.monotonic() - self._started, self.session)
             )
+            db.execute("DELETE FROM reservations WHERE session = ? AND instr(key, ?) > 0", (self.session, HELD_BACK))
             db.execute(
                 "INSERT OR IGNORE INTO spent(key, session, dollars, tokens, calls, settled) "
                 "SELECT key, session, dollars, tokens, calls, ? FROM reservations WHERE session = ?",

@@ -27,13 +27,13 @@ from archon.backends import Client
 from archon.benchmarks import Benchmark, Splits, load_benchmark
 from archon.errors import InputError
 from archon.graph import check_pipeline
-from archon.search.budget import query_tokens
+from archon.search.budget import FINAL_HOLDBACK_CAP, final_holdback, final_queries, query_tokens
 from archon.search.dispatch import Dispatcher, InProcessDispatcher, RayDispatcher, task_options
 from archon.search.driver import Driver, DriverConfig, Listener
-from archon.search.estimate import estimate_search
+from archon.search.estimate import SearchEstimate, estimate_search
 from archon.search.fidelity import make_pruner, rung_sizes
 from archon.search.final import choose_emitted, final_test
-from archon.search.ledger import BudgetLedger, Limits
+from archon.search.ledger import BudgetLedger, Limits, Spend
 from archon.search.live import LiveDisplay, printer
 from archon.search.metrics import SearchMetrics
 from archon.search.outcome import SearchResult
@@ -42,7 +42,7 @@ from archon.search.report import collect, write_report
 from archon.search.rundir import Direction, RunDir, open_storage, open_study, recover_interrupted, spec_fingerprint
 from archon.search.samplers import make_sampler
 from archon.search.scoring import DEFAULT_SHARD_SIZE, ShardSettings
-from archon.search.selection import power_note
+from archon.search.selection import TOP_K, power_note
 from archon.search.worker_code import runtime_env_for
 from archon.space import Space, check_space
 from archon.spec import load_settings, load_spec_file
@@ -203,8 +203,13 @@ def run_search_with(spec_path: Path, options: SearchOptions) -> SearchResult:
     stop.install()
     splits = plan.splits
     say(power_note(len(splits.selection), len(splits.dev), None))
+    held = _hold_back_for_final(plan, ledger, say, with_test=options.final_test)
     try:
         interrupted = not _loop(driver, live, stop)
+        if held is not None:
+            ledger.release(held.key)  # the stages after the trials spend it
+            if driver.stop_reason and driver.stop_reason.startswith("search budget reached"):
+                driver.stop_reason += f" ({held.text} of it held back for choosing the winner and the test comparison)"
         result.stopped = driver.stop_reason
         result.search_calls = dict(driver.totals_spent)
         if not interrupted:
@@ -216,6 +221,8 @@ def run_search_with(spec_path: Path, options: SearchOptions) -> SearchResult:
     finally:
         stop.restore()
         dispatcher.close()
+        if held is not None:
+            ledger.release(held.key)
         result.ledger = ledger.totals().to_dict()
         ledger.close()
     if driver.fatal:
@@ -233,11 +240,53 @@ def run_search_with(spec_path: Path, options: SearchOptions) -> SearchResult:
 # ---------------------------------------------------------------------------- the pieces
 
 
-def _dry_run(plan: SearchPlan) -> SearchResult:
+def _estimate(plan: SearchPlan) -> SearchEstimate:
     search = plan.settings.search
-    est = estimate_search(plan.space, plan.settings, n_trials=plan.trials, rungs=list(plan.rungs), factor=search.fidelity.factor,
-                          qtokens=plan.qtokens, test_size=len(plan.splits.test), seed=search.seed)
+    return estimate_search(plan.space, plan.settings, n_trials=plan.trials, rungs=list(plan.rungs), factor=search.fidelity.factor,
+                           qtokens=plan.qtokens, test_size=len(plan.splits.test), seed=search.seed)
+
+
+@dataclass(frozen=True)
+class _Held:
+    key: str
+    text: str  # the amount, in the units that have a limit
+
+
+def _holdback(plan: SearchPlan, est: SearchEstimate, *, with_test: bool) -> Spend:
+    splits = plan.splits
+    queries = final_queries(selection=len(splits.selection), test=len(splits.test) if with_test else 0,
+                            dev=len(splits.dev), candidates=TOP_K, models=max(1, len(plan.settings.models)))
+    return final_holdback(est.per_query, queries, Limits.from_spec(plan.settings.budget.search))
+
+
+def _holdback_text(amount: Spend) -> str:
+    parts = [f"${amount.dollars:.4f}" if amount.dollars else "", f"{amount.tokens:,} tokens" if amount.tokens else "",
+             f"{amount.calls:,} calls" if amount.calls else ""]
+    return ", ".join(p for p in parts if p)
+
+
+def _hold_back_for_final(plan: SearchPlan, ledger: BudgetLedger, say: Callable[[str], None], *, with_test: bool) -> _Held | None:
+    """Reserve, for the whole trial loop, what the selection stage and the test comparison are
+    estimated to need (archon.search.budget.final_holdback); None when no spend limit is set."""
+    amount = _holdback(plan, _estimate(plan), with_test=with_test)
+    if not (amount.dollars or amount.tokens or amount.calls):
+        return None
+    key = ledger.hold_back("final-stages", amount)
+    if key is None:
+        return None  # a resumed search that already spent past it: the trials are over anyway
+    text = _holdback_text(amount)
+    say(f"budget: {text} held back from the trials for choosing the winner on the selection split and the test comparison")
+    return _Held(key, text)
+
+
+def _dry_run(plan: SearchPlan) -> SearchResult:
+    est = _estimate(plan)
     est.notes.append(power_note(len(plan.splits.selection), len(plan.splits.dev), None))
+    held = _holdback(plan, est, with_test=True)
+    if held.dollars or held.tokens or held.calls:
+        est.notes.append(f"budget: {_holdback_text(held)} of the search budget is held back from the trials for choosing the "
+                         "winner on the selection split and the test comparison (estimated at the sampled points' worst case, "
+                         f"at most {FINAL_HOLDBACK_CAP:.0%} of each limit)")
     return SearchResult(run_dir=plan.rundir.path, storage="", study_name="", objectives=list(plan.objectives), estimate=est,
                         resume_command=plan.resume_command)
 

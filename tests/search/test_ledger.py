@@ -107,3 +107,21 @@ def test_a_session_killed_with_sigkill_still_counts_its_wall_time(tmp_path) -> N
     with BudgetLedger(path, Limits(wall_time=3600)) as resumed:
         assert resumed.elapsed() >= 1.0  # the killed session's second is on the clock
         assert resumed.totals().spent.calls == 1
+
+
+def test_a_hold_left_open_by_a_dead_search_is_dropped_not_charged(tmp_path) -> None:
+    from archon.search.ledger import BudgetLedger, Limits, Spend
+
+    dead = BudgetLedger(tmp_path / "ledger.db", Limits(calls=100))
+    assert dead.hold_back("final-stages", Spend(calls=40)) is not None
+    assert dead.reserve("trial-0/shard-0", Spend(calls=10)) is not None
+    dead._db.execute("UPDATE sessions SET pid = ? WHERE session = ?", (2**22 + 12345, dead.session))  # its process is gone
+    dead._db.commit()
+    alive = BudgetLedger(tmp_path / "ledger.db", Limits(calls=100))  # recovers the dead session's reservations
+    # the trial's shard may have spent all it reserved; the hold never spent anything
+    assert alive.totals().spent.calls == 10 and alive.totals().reserved.calls == 0
+    key = alive.hold_back("final-stages", Spend(calls=50))
+    alive.close()  # a hold still open at close is dropped, not charged
+    again = BudgetLedger(tmp_path / "ledger.db", Limits(calls=100))
+    assert key is not None and again.totals().spent.calls == 10
+    again.close()

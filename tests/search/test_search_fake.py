@@ -216,9 +216,23 @@ def test_dry_run_warns_when_the_estimate_exceeds_the_budget(space_file, tmp_path
     assert "exceed the search budget (20)" in said and "raise budget.search.calls" in said
 
 
-def test_a_budget_spent_on_trials_emits_the_baseline_not_an_unchecked_dev_maximum(space_file, tmp_path) -> None:
-    # the trials use up the call budget, so the best by dev cannot be checked on the selection
-    # split: an unchecked dev maximum is not shipped as the answer, one greedy call is
+def test_the_trials_leave_budget_for_choosing_the_winner_and_the_test_comparison(space_file, tmp_path, capsys) -> None:
+    # 40 trials at full dev would spend a 300-call budget many times over; the part held back
+    # for the stages after them lets the selection stage and the test comparison run
+    spec = space_file(trials=40, parallel=1, search_budget="{calls: 300}", per_query_calls=8, fidelity="false")
+    result = _search(spec, tmp_path / "run", shard_size=4)
+    assert result.stopped and "held back for choosing the winner" in result.stopped, result.stopped
+    assert result.selection is not None and result.selection["n"] > 0
+    assert result.test is not None and "skipped" not in result.test
+    assert result.ledger["spent"]["calls"] <= 300
+    assert result.ledger["reserved"]["calls"] == 0  # the hold is gone once the search ends
+
+
+def test_a_budget_spent_on_trials_emits_the_baseline_not_an_unchecked_dev_maximum(space_file, tmp_path, monkeypatch) -> None:
+    # without a hold (or when the trials' estimate was low), the trials use up the call budget,
+    # so the best by dev cannot be checked on the selection split: an unchecked dev maximum is
+    # not shipped as the answer, one greedy call is
+    monkeypatch.setattr("archon.search.budget.FINAL_HOLDBACK_CAP", 0.0)
     spec = space_file(trials=40, parallel=1, search_budget="{calls: 300}", per_query_calls=8, fidelity="false")
     result = _search(spec, tmp_path / "run", shard_size=4)
     assert result.selection is None and result.emitted is not None
