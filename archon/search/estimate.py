@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from archon.graph import Pipeline, StaticCost
-from archon.search.budget import per_query_violation
-from archon.search.ledger import Spend
+from archon.search.budget import final_holdback, per_query_violation
+from archon.search.ledger import Limits, Spend
 
 if TYPE_CHECKING:
     from archon.space import Space
@@ -53,6 +53,8 @@ class SearchEstimate:
     #: mean static worst case of one query over the sampled feasible points (what the stages
     #: after the trials are budgeted at: archon.search.budget.final_holdback)
     per_query: Spend = field(default_factory=Spend)
+    #: what the trials leave for the stages after them (zero where there is no limit)
+    held_back: Spend = field(default_factory=Spend)
     notes: list[str] = field(default_factory=list)
 
     def rows(self) -> list[tuple[str, str]]:
@@ -92,8 +94,11 @@ def _generate_identities(pipeline: Pipeline) -> tuple[list[tuple[Any, ...]], int
 
 
 def estimate_search(
-    space: Space, settings: Settings, *, n_trials: int, rungs: list[int], factor: int, qtokens: int, test_size: int, seed: int
+    space: Space, settings: Settings, *, n_trials: int, rungs: list[int], factor: int, qtokens: int, test_size: int, seed: int,
+    final_queries: int = 0,
 ) -> SearchEstimate:
+    """``final_queries``: pipeline-queries of the stages after the trials, whose estimated cost
+    the trials leave untouched (archon.search.budget.final_holdback)."""
     count = space.count()
     exact = count.exact
     size = str(exact) if exact is not None else f"~{count.estimate:.3g}"
@@ -144,18 +149,23 @@ def estimate_search(
     if not feasible:
         notes.append("no sampled point is feasible under the per-query budget: the search would evaluate nothing")
     limit = settings.budget.search
+    per_query = Spend(float(dollars_pq or 0.0), int(round(tokens_pq)), int(round(calls_pq)))
+    held = final_holdback(per_query, final_queries, Limits.from_spec(limit))
     dollars = (trials_eval * queries * dollars_pq * effective) if dollars_pq is not None else None
-    over = [(what, want, cap) for what, want, cap in (
-        ("dollars", dollars, limit.dollars), ("calls", expected, limit.calls),
-        ("tokens", trials_eval * queries * tokens_pq * effective, limit.tokens)) if cap is not None and want is not None and want > cap]
-    for what, want, cap in over:
+    over = [(what, want, cap, cap - kept) for what, want, cap, kept in (
+        ("dollars", dollars, limit.dollars, held.dollars), ("calls", expected, limit.calls, held.calls),
+        ("tokens", trials_eval * queries * tokens_pq * effective, limit.tokens, held.tokens))
+        if cap is not None and want is not None and want > cap - kept]
+    for what, want, cap, left in over:
         shown = (lambda x: f"${x:,.2f}") if what == "dollars" else (lambda x: f"{x:,.0f}")
-        notes.append(f"the expected {what} ({shown(want)}) exceed the search budget ({shown(cap)}): the budget will stop "
-                     f"the search after about {cap / want:.0%} of its trials; raise budget.search.{what} or lower search.trials")
+        budget = f"the search budget ({shown(cap)})" if left == cap else \
+            f"what the search budget leaves the trials ({shown(left)} of {shown(cap)}, the rest held back)"
+        notes.append(f"the expected {what} ({shown(want)}) exceed {budget}: the budget will stop "
+                     f"the search after about {left / want:.0%} of its trials; raise budget.search.{what} or lower search.trials")
     return SearchEstimate(
         space_size=size, space_exact=exact, trials=n_trials, sampled=n_trials, infeasible=infeasible, invalid=invalid,
         rungs=list(rungs), queries_per_trial=queries, calls_per_query=calls_pq, calls_no_fidelity_no_cache=no_cache,
         calls_expected=expected, cache_reuse=reuse, tokens_expected=trials_eval * queries * tokens_pq * effective,
         dollars_expected=(trials_eval * queries * dollars_pq * effective) if dollars_pq is not None else None,
-        test_calls=test_calls, per_query=Spend(float(dollars_pq or 0.0), int(round(tokens_pq)), int(round(calls_pq))), notes=notes,
+        test_calls=test_calls, per_query=per_query, held_back=held, notes=notes,
     )

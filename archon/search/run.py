@@ -27,7 +27,7 @@ from archon.backends import Client
 from archon.benchmarks import Benchmark, Splits, load_benchmark
 from archon.errors import InputError
 from archon.graph import check_pipeline
-from archon.search.budget import FINAL_HOLDBACK_CAP, final_holdback, final_queries, query_tokens
+from archon.search.budget import FINAL_HOLDBACK_CAP, final_queries, query_tokens
 from archon.search.dispatch import Dispatcher, InProcessDispatcher, RayDispatcher, task_options
 from archon.search.driver import Driver, DriverConfig, Listener
 from archon.search.estimate import SearchEstimate, estimate_search
@@ -240,23 +240,18 @@ def run_search_with(spec_path: Path, options: SearchOptions) -> SearchResult:
 # ---------------------------------------------------------------------------- the pieces
 
 
-def _estimate(plan: SearchPlan) -> SearchEstimate:
-    search = plan.settings.search
+def _estimate(plan: SearchPlan, *, with_test: bool) -> SearchEstimate:
+    search, splits = plan.settings.search, plan.splits
+    after = final_queries(selection=len(splits.selection), test=len(splits.test) if with_test else 0, dev=len(splits.dev),
+                          candidates=TOP_K, models=max(1, len(plan.settings.models)))
     return estimate_search(plan.space, plan.settings, n_trials=plan.trials, rungs=list(plan.rungs), factor=search.fidelity.factor,
-                           qtokens=plan.qtokens, test_size=len(plan.splits.test), seed=search.seed)
+                           qtokens=plan.qtokens, test_size=len(splits.test), seed=search.seed, final_queries=after)
 
 
 @dataclass(frozen=True)
 class _Held:
     key: str
     text: str  # the amount, in the units that have a limit
-
-
-def _holdback(plan: SearchPlan, est: SearchEstimate, *, with_test: bool) -> Spend:
-    splits = plan.splits
-    queries = final_queries(selection=len(splits.selection), test=len(splits.test) if with_test else 0,
-                            dev=len(splits.dev), candidates=TOP_K, models=max(1, len(plan.settings.models)))
-    return final_holdback(est.per_query, queries, Limits.from_spec(plan.settings.budget.search))
 
 
 def _holdback_text(amount: Spend) -> str:
@@ -268,7 +263,7 @@ def _holdback_text(amount: Spend) -> str:
 def _hold_back_for_final(plan: SearchPlan, ledger: BudgetLedger, say: Callable[[str], None], *, with_test: bool) -> _Held | None:
     """Reserve, for the whole trial loop, what the selection stage and the test comparison are
     estimated to need (archon.search.budget.final_holdback); None when no spend limit is set."""
-    amount = _holdback(plan, _estimate(plan), with_test=with_test)
+    amount = _estimate(plan, with_test=with_test).held_back
     if not (amount.dollars or amount.tokens or amount.calls):
         return None
     key = ledger.hold_back("final-stages", amount)
@@ -280,9 +275,9 @@ def _hold_back_for_final(plan: SearchPlan, ledger: BudgetLedger, say: Callable[[
 
 
 def _dry_run(plan: SearchPlan) -> SearchResult:
-    est = _estimate(plan)
+    est = _estimate(plan, with_test=True)
     est.notes.append(power_note(len(plan.splits.selection), len(plan.splits.dev), None))
-    held = _holdback(plan, est, with_test=True)
+    held = est.held_back
     if held.dollars or held.tokens or held.calls:
         est.notes.append(f"budget: {_holdback_text(held)} of the search budget is held back from the trials for choosing the "
                          "winner on the selection split and the test comparison (estimated at the sampled points' worst case, "

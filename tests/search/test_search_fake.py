@@ -213,7 +213,9 @@ def test_dry_run_warns_when_the_estimate_exceeds_the_budget(space_file, tmp_path
     spec = space_file(trials=30, search_budget="{calls: 20}", fidelity="false")
     assert main(["search", str(spec), "--dry-run", "--run-dir", str(tmp_path / "run")]) == 0
     said = " ".join(capsys.readouterr().out.split())
-    assert "exceed the search budget (20)" in said and "raise budget.search.calls" in said
+    # half of the 20 calls is held back for the selection stage and the test comparison
+    assert "exceed what the search budget leaves the trials (10 of 20, the rest held back)" in said, said
+    assert "raise budget.search.calls" in said and "budget: 10 calls of the search budget is held back" in said
 
 
 def test_the_trials_leave_budget_for_choosing_the_winner_and_the_test_comparison(space_file, tmp_path, capsys) -> None:
