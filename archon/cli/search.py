@@ -11,7 +11,9 @@ emitted (every trial failed, was pruned or infeasible); the reason is printed.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from archon.cli._common import positive_int as _positive_int
@@ -140,7 +142,18 @@ def _print_summary(out: Any, result: Any) -> None:
               f"wall time {result.wall_time:.0f}s")
     for name in ("best", "pareto", "report", "summary", "leaderboard"):
         if name in result.outputs:
-            out.print(f"{name}: {result.outputs[name]}", highlight=False)
-    out.print(f"dashboard: optuna-dashboard {result.storage} --host 127.0.0.1", highlight=False)
+            out.print(f"{name}: {_shown(result.outputs[name])}", highlight=False)
+    storage = result.storage
+    if storage.startswith("sqlite:///"):
+        storage = "sqlite:///" + _shown(storage[len("sqlite:///"):])
+    out.print(f"dashboard: optuna-dashboard {storage} --host 127.0.0.1", highlight=False)
     if result.stopped == "interrupted":
         out.print(f"resume with: {result.resume_command}")
+
+
+def _shown(path: str | os.PathLike[str]) -> str:
+    """``path`` relative to the working directory when it is inside it (what a user types next)."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
