@@ -92,15 +92,17 @@ class Reservation:
 @dataclass(frozen=True)
 class LedgerTotals:
     spent: Spend
-    reserved: Spend
+    reserved: Spend  # by work in flight
     limits: Limits
     elapsed: float
     in_flight: int
+    held: Spend = Spend()  # set aside by hold_back (no work spends from it)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "spent": self.spent.to_dict(),
             "reserved": self.reserved.to_dict(),
+            "held": self.held.to_dict(),
             "elapsed": self.elapsed,
             "in_flight": self.in_flight,
             "limits": {k: getattr(self.limits, k) for k in ("dollars", "tokens", "calls", "wall_time")},
@@ -184,8 +186,9 @@ class BudgetLedger:
         return BudgetLedger._Txn(self)
 
     @staticmethod
-    def _sum(db: sqlite3.Connection, table: str) -> Spend:
-        row = db.execute(f"SELECT COALESCE(SUM(dollars),0), COALESCE(SUM(tokens),0), COALESCE(SUM(calls),0) FROM {table}").fetchone()
+    def _sum(db: sqlite3.Connection, table: str, where: str = "1", *args: Any) -> Spend:
+        row = db.execute(f"SELECT COALESCE(SUM(dollars),0), COALESCE(SUM(tokens),0), COALESCE(SUM(calls),0) FROM {table} WHERE {where}",
+                         args).fetchone()
         return Spend(float(row[0]), int(row[1]), int(row[2]))
 
     # ------------------------------------------------------------------ API
@@ -287,9 +290,10 @@ class BudgetLedger:
     def totals(self) -> LedgerTotals:
         with self._lock:
             spent = self._sum(self._db, "spent")
-            reserved = self._sum(self._db, "reservations")
-            n = self._db.execute("SELECT COUNT(*) FROM reservations").fetchone()[0]
-        return LedgerTotals(spent=spent, reserved=reserved, limits=self.limits, elapsed=self.elapsed(), in_flight=int(n))
+            reserved = self._sum(self._db, "reservations", "instr(key, ?) = 0", HELD_BACK)
+            held = self._sum(self._db, "reservations", "instr(key, ?) > 0", HELD_BACK)
+            n = self._db.execute("SELECT COUNT(*) FROM reservations WHERE instr(key, ?) = 0", (HELD_BACK,)).fetchone()[0]
+        return LedgerTotals(spent=spent, reserved=reserved, limits=self.limits, elapsed=self.elapsed(), in_flight=int(n), held=held)
 
     def exhausted(self) -> str | None:
         """Why no more work may start (wall time over), or None. Spend limits are enforced by

@@ -115,6 +115,9 @@ def test_a_hold_left_open_by_a_dead_search_is_dropped_not_charged(tmp_path) -> N
     dead = BudgetLedger(tmp_path / "ledger.db", Limits(calls=100))
     assert dead.hold_back("final-stages", Spend(calls=40)) is not None
     assert dead.reserve("trial-0/shard-0", Spend(calls=10)) is not None
+    assert dead.reserve("trial-1/shard-0", Spend(calls=51)) is None  # the hold counts against the limit
+    totals = dead.totals()  # shown apart from the work in flight
+    assert (totals.held.calls, totals.reserved.calls, totals.in_flight) == (40, 10, 1)
     dead._db.execute("UPDATE sessions SET pid = ? WHERE session = ?", (2**22 + 12345, dead.session))  # its process is gone
     dead._db.commit()
     alive = BudgetLedger(tmp_path / "ledger.db", Limits(calls=100))  # recovers the dead session's reservations

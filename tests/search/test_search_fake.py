@@ -227,7 +227,7 @@ def test_the_trials_leave_budget_for_choosing_the_winner_and_the_test_comparison
     assert result.selection is not None and result.selection["n"] > 0
     assert result.test is not None and "skipped" not in result.test
     assert result.ledger["spent"]["calls"] <= 300
-    assert result.ledger["reserved"]["calls"] == 0  # the hold is gone once the search ends
+    assert result.ledger["reserved"]["calls"] == 0 and result.ledger["held"]["calls"] == 0  # gone once the search ends
 
 
 def test_a_budget_spent_on_trials_emits_the_baseline_not_an_unchecked_dev_maximum(space_file, tmp_path, monkeypatch) -> None:
