@@ -46,6 +46,10 @@ class Spend:
     def __add__(self, other: Spend) -> Spend:
         return Spend(self.dollars + other.dollars, self.tokens + other.tokens, self.calls + other.calls)
 
+    def __bool__(self) -> bool:
+        """False for nothing at all."""
+        return bool(self.dollars or self.tokens or self.calls)
+
     def scaled(self, n: int) -> Spend:
         return Spend(self.dollars * n, self.tokens * n, self.calls * n)
 

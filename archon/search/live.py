@@ -90,7 +90,7 @@ class LiveDisplay:
                  f"${t.spent.dollars:.4f}" + (f" / ${lim.dollars}" if lim.dollars is not None else "")]
         table.add_row("spent", ", ".join(spend))
         table.add_row("reserved (in flight)", f"{t.reserved.calls} calls, {t.reserved.tokens} tokens")
-        if t.held.calls or t.held.tokens or t.held.dollars:
+        if t.held:
             table.add_row("held back (selection, test)", f"{t.held.calls} calls, {t.held.tokens} tokens, ${t.held.dollars:.4f}")
         cached = d.totals_spent.get("cached_calls", 0)
         made = d.totals_spent.get("calls", 0)

@@ -222,7 +222,7 @@ def run_search_with(spec_path: Path, options: SearchOptions) -> SearchResult:
         stop.restore()
         dispatcher.close()
         if held is not None:
-            ledger.release(held.key)
+            ledger.release(held.key)  # again, for an interrupted or failed loop (a no-op after the release above)
         result.ledger = ledger.totals().to_dict()
         ledger.close()
     if driver.fatal:
@@ -264,11 +264,11 @@ def _hold_back_for_final(plan: SearchPlan, ledger: BudgetLedger, say: Callable[[
     """Reserve, for the whole trial loop, what the selection stage and the test comparison are
     estimated to need (archon.search.budget.final_holdback); None when no spend limit is set."""
     amount = _estimate(plan, with_test=with_test).held_back
-    if not (amount.dollars or amount.tokens or amount.calls):
+    if not amount:
         return None
     key = ledger.hold_back("final-stages", amount)
     if key is None:
-        return None  # a resumed search that already spent past it: the trials are over anyway
+        return None  # earlier sessions of a resumed search left less than that: the trials get what is left
     text = _holdback_text(amount)
     say(f"budget: {text} held back from the trials for choosing the winner on the selection split and the test comparison")
     return _Held(key, text)
@@ -278,7 +278,7 @@ def _dry_run(plan: SearchPlan) -> SearchResult:
     est = _estimate(plan, with_test=True)
     est.notes.append(power_note(len(plan.splits.selection), len(plan.splits.dev), None))
     held = est.held_back
-    if held.dollars or held.tokens or held.calls:
+    if held:
         est.notes.append(f"budget: {_holdback_text(held)} of the search budget is held back from the trials for choosing the "
                          "winner on the selection split and the test comparison (estimated at the sampled points' worst case, "
                          f"at most {FINAL_HOLDBACK_CAP:.0%} of each limit)")
