@@ -209,7 +209,7 @@ def run_search_with(spec_path: Path, options: SearchOptions) -> SearchResult:
         if held is not None:
             ledger.release(held.key)  # the stages after the trials spend it
             if driver.stop_reason and driver.stop_reason.startswith("search budget reached"):
-                driver.stop_reason += f" ({held.text} of it held back for choosing the winner and the test comparison)"
+                driver.stop_reason += f"; {held.text} of the budget were held back for choosing the winner and the test comparison"
         result.stopped = driver.stop_reason
         result.search_calls = dict(driver.totals_spent)
         if not interrupted:
@@ -263,6 +263,9 @@ def _holdback_text(amount: Spend) -> str:
 def _hold_back_for_final(plan: SearchPlan, ledger: BudgetLedger, say: Callable[[str], None], *, with_test: bool) -> _Held | None:
     """Reserve, for the whole trial loop, what the selection stage and the test comparison are
     estimated to need (archon.search.budget.final_holdback); None when no spend limit is set."""
+    limits = Limits.from_spec(plan.settings.budget.search)
+    if limits.dollars is None and limits.tokens is None and limits.calls is None:
+        return None  # nothing to hold (and no estimate to sample)
     amount = _estimate(plan, with_test=with_test).held_back
     if not amount:
         return None
