@@ -64,9 +64,8 @@ def worst_case(static: StaticCost) -> Spend:
     return Spend(dollars=float(static.dollars or 0.0), tokens=int(static.input_tokens + static.output_tokens), calls=int(static.calls))
 
 
-#: The trials may never use more than this share of a search limit less than the stages after them
-#: are estimated to need; past it the trials keep the rest (a search with no trial has nothing to
-#: choose from).
+#: At most this share of each search limit is held back from the trials for the stages after them:
+#: the trials always keep the rest (a search without trials has nothing to choose from).
 FINAL_HOLDBACK_CAP = 0.5
 
 
@@ -84,9 +83,9 @@ def final_holdback(per_query: Spend, queries: int, limits: Limits) -> Spend:
     token or call limit spends it all on trials, and the selection stage finds nothing left to
     check a winner with: the baseline is emitted for lack of budget, not of evidence. The amount is
     ``queries`` at ``per_query`` (the space's mean worst case, :class:`SearchEstimate`), at most
-    :data:`FINAL_HOLDBACK_CAP` of each limit; nothing where there is no limit. Worst cases
-    overstate what is paid (caches, early racing drops), and the holdback is released before the
-    stages run, so what they leave is never lost to trials that could not start.
+    :data:`FINAL_HOLDBACK_CAP` of each limit; nothing where there is no limit. The hold is
+    released when the trials end, so the stages after them reserve from it like any work (at
+    worst case, settling at what they really spend: caches and racing drops make that less).
     """
     def part(need: float, limit: float | None) -> float:
         return 0.0 if limit is None else min(need, FINAL_HOLDBACK_CAP * limit)
