@@ -21,8 +21,11 @@ between them instead of each taking them all; and llama.cpp's threads sleep inst
 while they wait (``poll = 0``), because spinning threads on shared cores slow every process on
 the machine down.
 
-Determinism: the same request with the same seed gives the same text whatever ran before it or
-beside it (tests/backends/test_local_model.py checks this across batch sizes and orders).
+Determinism: a seed fixes a sample's random stream, but not every bit of the arithmetic. llama.cpp's
+CPU kernels are not batch-invariant: the batch around a sequence (its size, its neighbours, a prefix
+reused from a slot's cache) changes the rounding, and a near-tied token can flip, more often on some
+CPUs than others. Most answers repeat exactly; the call cache, which answers each distinct request
+once, is what keeps a search consistent (docs/backends.md has the measurements).
 """
 
 from __future__ import annotations
