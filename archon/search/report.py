@@ -144,8 +144,9 @@ def emitted_lines(result: SearchResult) -> list[str]:
         lines.append(f"nothing emitted: {result.no_result}")
     em = result.emitted
     if em is not None:
-        what = "the baseline (one greedy call)" if em.get("trial") is None else f"trial {em['trial']}"
-        lines.append(f"emitted: {what}: {em['reason']}")
+        # a winner's reason starts with its name ("trial 12 beat one greedy call ...")
+        lines.append(f"emitted: the baseline (one greedy call): {em['reason']}" if em.get("trial") is None
+                     else f"emitted: {em['reason']}")
     if result.power:
         lines.append(result.power)
     return lines

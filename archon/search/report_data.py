@@ -344,7 +344,7 @@ def verdict(result: Any, emitted: dict[str, Any] | None = None) -> Verdict:
         contender = next((c for c in sel.get("contenders") or [] if c.get("label") == em.get("label")), None)
         sel_text = ""
         if contender and base_sel is not None:
-            sel_text = (f"on {n_sel} selection queries no trial saw it scored {contender['selection']:.3f} against the baseline's "
+            sel_text = (f"on {n_sel} selection queries, which no trial saw, it scored {contender['selection']:.3f} against the baseline's "
                         f"{base_sel:.3f} (adjusted for every contender, {fmt_p(contender.get('p_adjusted'))})")
         if em.get("beats_baseline"):
             if em_test is not None and vs is not None and base_test is not None:

@@ -76,6 +76,11 @@ class Contender:
     p_adjusted: float | None = None  # Holm-adjusted
     model: str | None = None  # the baseline's model
 
+    @property
+    def name(self) -> str:
+        """How messages name it: "trial 7" or "the baseline"."""
+        return "the baseline" if self.trial is None else f"trial {self.trial}"
+
     def mean(self, on: Iterable[int] | None = None) -> float:
         keys = list(self.scores) if on is None else [i for i in on if i in self.scores]
         return sum(self.scores[i] for i in keys) / len(keys) if keys else 0.0
@@ -181,9 +186,9 @@ def race(contenders: list[Contender], baseline: Contender, evaluate: Callable[[C
                 continue
             p = one_sided_paired(a, b)
             if p < alpha:
-                c.dropped = f"behind {leader.label} on {len(a)} selection queries ({leader.mean(c.scores):.3f} vs {c.mean():.3f}, p={p:.3g})"
+                c.dropped = f"behind {leader.name} on {len(a)} selection queries ({leader.mean(c.scores):.3f} vs {c.mean():.3f}, p={p:.3g})"
                 alive.remove(c)
-                say(f"selection: {c.label} dropped, {c.dropped}")
+                say(f"selection: {c.name} dropped, {c.dropped}")
     for c in contenders:
         if c in alive:
             a, b = _paired(c, baseline)
@@ -205,10 +210,10 @@ def race(contenders: list[Contender], baseline: Contender, evaluate: Callable[[C
     tied = [best] + [c for c in winners if c is not best and paired_test(*_paired(best, c)).p_value >= alpha]
     emitted = min(tied, key=lambda c: (_cost_key(c), -c.mean(), c.trial if c.trial is not None else -1))
     diff = emitted.mean(baseline.scores) - baseline.mean(emitted.scores)
-    reason = (f"{emitted.label} beat one greedy call on {n_sel} selection queries "
+    reason = (f"{emitted.name} beat one greedy call on {n_sel} selection queries "
               f"({emitted.mean():.3f} vs {baseline.mean():.3f}, {diff:+.3f}; adjusted p={emitted.p_adjusted:.3g})")
     if len(tied) > 1:
-        reason += f"; the cheapest of {len(tied)} statistically tied winners ({', '.join(c.label for c in tied)})"
+        reason += f"; the cheapest of {len(tied)} statistically tied winners ({', '.join(c.name for c in tied)})"
     return Decision(emitted, baseline, contenders, n_sel, reason, True, [c.label for c in tied])
 
 
