@@ -158,21 +158,28 @@ def test_lines(test: dict[str, Any]) -> list[str]:
         return [f"test: skipped ({test['skipped']})"]
     lines = []
     base = test.get("baseline")
+    base_said = False
     for p in test.get("pipelines", []):
         s = p["test"]
         role = "emitted" if p.get("emitted") else "best by dev, not emitted" if p.get("best_by_dev") else ""
-        name = "baseline" if p.get("trial") is None else f"trial {p['trial']}"
+        name = f"trial {p['trial']}"
+        if p.get("trial") is None:  # the baseline itself was emitted: one line says both
+            name, base_said = "baseline", True
+            if base is not None:
+                role = f"{role}: {base['model']}, one greedy call"
         line = f"{name}{f' ({role})' if role else ''}: test {s['accuracy']:.3f} [{s['ci'][0]:.2f}, {s['ci'][1]:.2f}] (n={s['n']})"
         vs = p.get("vs_baseline")
-        if vs is not None and base is not None:
+        if vs is not None and base is not None and p.get("trial") is not None:
             verdict = "significant" if vs["significant"] else "not significant"
             line += (f"; vs baseline {vs['difference']:+.3f} ({vs['wins']} wins / {vs['losses']} losses, "
                      f"{vs['method']} p={vs['p_value']:.3g}: {verdict} at 0.05)")
         lines.append(line)
-    if base is not None:
+    if base is not None and not base_said:
         s = base["test"]
         lines.append(f"baseline ({base['model']}, one greedy call): test {s['accuracy']:.3f} [{s['ci'][0]:.2f}, {s['ci'][1]:.2f}]")
-    failed = sum(p["test"].get("call_failed", 0) for p in test.get("pipelines", [])) + (base or {}).get("test", {}).get("call_failed", 0)
+    failed = sum(p["test"].get("call_failed", 0) for p in test.get("pipelines", []))
+    if not base_said:
+        failed += (base or {}).get("test", {}).get("call_failed", 0)
     if failed:
         lines.append(f"({failed} test queries left out: a model call failed for good)")
     if test.get("skipped"):
