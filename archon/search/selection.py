@@ -117,6 +117,20 @@ def _cost_key(c: Contender) -> tuple[float, float, float]:
     return (float(cost.get("calls", 0.0)), float(cost.get("tokens", 0.0)), float(cost.get("dollars") or 0.0))
 
 
+def _size(c: Contender) -> int:
+    """How much pipeline a contender is: its components plus its extra samples. Among tied
+    winners of equal real cost, the smaller is emitted: 3 samples at temperature 0 and a vote
+    cost one call, like one sample alone, and give the same answers."""
+    def walk(node: Any) -> int:
+        if isinstance(node, dict):
+            own = 1 + max(0, int(node.get("samples") or 1) - 1) if "type" in node else 0
+            return own + sum(walk(v) for v in node.values())
+        if isinstance(node, list):
+            return sum(walk(v) for v in node)
+        return 0
+    return walk(c.spec_data.get("pipeline"))
+
+
 def stages(n: int) -> list[int]:
     """Cumulative selection sizes after which racing looks (the last is ``n``)."""
     cuts = sorted({max(MIN_RACE_RECORDS, math.ceil(n * f)) for f in (1 / 3, 2 / 3)} | {n})
@@ -208,7 +222,7 @@ def race(contenders: list[Contender], baseline: Contender, evaluate: Callable[[C
         return Decision(baseline, baseline, contenders, n_sel, reason, False)
     best = max(winners, key=lambda c: (c.mean(), -_cost_key(c)[0]))
     tied = [best] + [c for c in winners if c is not best and paired_test(*_paired(best, c)).p_value >= alpha]
-    emitted = min(tied, key=lambda c: (_cost_key(c), -c.mean(), c.trial if c.trial is not None else -1))
+    emitted = min(tied, key=lambda c: (_cost_key(c), _size(c), -c.mean(), c.trial if c.trial is not None else -1))
     diff = emitted.mean(baseline.scores) - baseline.mean(emitted.scores)
     reason = (f"{emitted.name} beat one greedy call on {n_sel} selection queries "
               f"({emitted.mean():.3f} vs {baseline.mean():.3f}, {diff:+.3f}; adjusted p={emitted.p_adjusted:.3g})")

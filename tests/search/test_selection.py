@@ -75,6 +75,22 @@ def test_ties_yield_the_cheapest() -> None:
     assert decision.emitted.label == "trial-2" and set(decision.tied_with_best) == {"trial-1", "trial-2"}
 
 
+def test_ties_of_equal_cost_yield_the_smaller_pipeline() -> None:
+    # 3 samples at temperature 0 and a vote give the same answers as one sample, at the same real
+    # cost (one call): the lower-numbered trial is the bigger pipeline, and the smaller is emitted
+    contenders, base, evaluate, _ = scripted({"baseline": 0.3, "trial-1": 0.8, "trial-2": 0.8})
+    contenders[0].spec_data = {"pipeline": [{"type": "generate", "samples": 3, "temperature": 0.0}, {"type": "vote"}]}
+    contenders[1].spec_data = {"pipeline": [{"type": "generate", "samples": 1, "temperature": 0.0}]}
+    outcomes_of_1 = {i: evaluate(contenders[0], [i])[i] for i in range(N)}
+
+    def same(c, indices):
+        return {i: outcomes_of_1[i] for i in indices} if c.label == "trial-2" else evaluate(c, indices)
+
+    decision = race(contenders, base, same, N)
+    assert decision is not None and decision.beats_baseline
+    assert decision.emitted.label == "trial-2"
+
+
 def test_racing_drops_a_clear_loser_early_and_spends_less_on_it() -> None:
     contenders, base, evaluate, asked = scripted({"baseline": 0.5, "trial-1": 0.9, "trial-2": 0.05})
     decision = race(contenders, base, evaluate, N)
