@@ -163,10 +163,11 @@ def test_lines(test: dict[str, Any]) -> list[str]:
         s = p["test"]
         role = "emitted" if p.get("emitted") else "best by dev, not emitted" if p.get("best_by_dev") else ""
         name = f"trial {p['trial']}"
-        if p.get("trial") is None:  # the baseline itself was emitted: one line says both
+        if p.get("trial") is None:  # the baseline is one of the pipelines (emitted): one line says both
             name, base_said = "baseline", True
             if base is not None:
-                role = f"{role}: {base['model']}, one greedy call"
+                what = f"{base['model']}, one greedy call"
+                role = f"{role}: {what}" if role else what
         line = f"{name}{f' ({role})' if role else ''}: test {s['accuracy']:.3f} [{s['ci'][0]:.2f}, {s['ci'][1]:.2f}] (n={s['n']})"
         vs = p.get("vs_baseline")
         if vs is not None and base is not None and p.get("trial") is not None:

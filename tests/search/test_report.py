@@ -157,3 +157,20 @@ def test_pareto_front_is_the_set_nothing_beats() -> None:
     for p in front:
         assert not any(q.accuracy >= p.accuracy and q.cost <= p.cost and (q.accuracy > p.accuracy or q.cost < p.cost)
                        for q in pts if q.complete)
+
+
+def test_an_emitted_baseline_gets_one_test_line_and_a_trial_its_comparison() -> None:
+    from archon.search.report import test_lines
+
+    score = {"accuracy": 0.4, "ci": [0.3, 0.5], "n": 65}
+    vs = {"difference": 0.05, "wins": 5, "losses": 2, "method": "McNemar exact", "p_value": 0.45, "significant": False}
+    test = {"baseline": {"model": "local/smollm2", "label": "baseline", "test": score},
+            "pipelines": [{"label": "baseline", "trial": None, "emitted": True, "test": score},
+                          {"label": "trial-12", "trial": 12, "best_by_dev": True, "test": score, "vs_baseline": vs}]}
+    lines = test_lines(test)
+    assert lines[0].startswith("baseline (emitted: local/smollm2, one greedy call): test 0.400")
+    assert lines[1].startswith("trial 12 (best by dev, not emitted): test 0.400") and "5 wins / 2 losses" in lines[1]
+    assert len(lines) == 2
+    test["pipelines"] = test["pipelines"][1:]  # a trial emitted instead: the baseline gets its own line
+    test["pipelines"][0]["emitted"] = True
+    assert test_lines(test)[-1] == "baseline (local/smollm2, one greedy call): test 0.400 [0.30, 0.50]"
